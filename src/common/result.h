@@ -41,7 +41,9 @@ class Error {
 inline Error invalidArgument(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
 }
-inline Error notFound(std::string message) { return Error(ErrorCode::kNotFound, std::move(message)); }
+inline Error notFound(std::string message) {
+  return Error(ErrorCode::kNotFound, std::move(message));
+}
 inline Error ioError(std::string message) { return Error(ErrorCode::kIo, std::move(message)); }
 inline Error internalError(std::string message) {
   return Error(ErrorCode::kInternal, std::move(message));
@@ -51,7 +53,7 @@ inline Error internalError(std::string message) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -116,12 +118,12 @@ inline Status okStatus() { return Status(); }
 }  // namespace sheave
 
 // Returns the error of a failed Result from the enclosing function.
-#define SHEAVE_RETURN_IF_ERROR(expr)                  \
-  do {                                                \
-    auto sheave_status_ = (expr);                     \
-    if (!sheave_status_.ok()) {                       \
-      return std::move(sheave_status_).error();       \
-    }                                                 \
+#define SHEAVE_RETURN_IF_ERROR(expr)            \
+  do {                                          \
+    auto sheave_status_ = (expr);               \
+    if (!sheave_status_.ok()) {                 \
+      return std::move(sheave_status_).error(); \
+    }                                           \
   } while (false)
 
 #define SHEAVE_CONCAT_INNER(a, b) a##b

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "match/route_table.h"
+#include "proxy/accesslog/access_log.h"
+#include "proxy/http/filter.h"
+#include "proxy/http/http1/parser.h"
+#include "proxy/stats/histogram.h"
+#include "proxy/stats/scope.h"
+
+namespace envoy::extensions::filters::network::http_connection_manager::v3 {
+class HttpConnectionManager;
+}
+
+namespace sheave::http {
+
+class FilterRegistry;
+
+// Counters and histograms of one HTTP connection manager
+// ("http.<stat_prefix>."), resolved once at load time.
+struct ConnectionManagerStats {
+  explicit ConnectionManagerStats(stats::Scope& scope);
+
+  stats::Counter& downstream_cx_total;
+  stats::Counter& downstream_cx_http1_total;
+  stats::Gauge& downstream_cx_active;
+  stats::Gauge& downstream_cx_http1_active;
+  stats::Counter& downstream_cx_destroy;
+  stats::Counter& downstream_cx_destroy_remote;
+  stats::Counter& downstream_cx_destroy_local;
+  stats::Counter& downstream_cx_protocol_error;
+  stats::Counter& downstream_cx_idle_timeout;
+  stats::Counter& downstream_cx_drain_close;
+  stats::Counter& downstream_cx_rx_bytes_total;
+  stats::Counter& downstream_cx_tx_bytes_total;
+  stats::Counter& downstream_rq_total;
+  stats::Counter& downstream_rq_http1_total;
+  stats::Gauge& downstream_rq_active;
+  stats::Counter& downstream_rq_completed;
+  stats::Counter& downstream_rq_1xx;
+  stats::Counter& downstream_rq_2xx;
+  stats::Counter& downstream_rq_3xx;
+  stats::Counter& downstream_rq_4xx;
+  stats::Counter& downstream_rq_5xx;
+  stats::Counter& downstream_rq_timeout;
+  stats::Counter& downstream_rq_idle_timeout;
+  stats::Counter& downstream_rq_header_timeout;
+  stats::Counter& downstream_rq_too_large;
+  stats::Counter& downstream_rq_rx_reset;
+  stats::Counter& downstream_rq_response_before_rq_complete;
+  stats::Counter& no_route;
+  stats::Histogram& downstream_rq_time;
+  stats::Histogram& downstream_cx_length_ms;
+};
+
+// Everything an HTTP connection manager needs, parsed and validated once
+// from the HttpConnectionManager proto and shared by every connection of a
+// listener on every worker. Immutable.
+struct ConnectionManagerConfig {
+  std::string stat_prefix;
+  std::shared_ptr<const RouteTable> route_table;
+  std::vector<FilterFactoryCb> filter_factories;
+  std::vector<std::shared_ptr<const accesslog::AccessLog>> access_logs;
+  http1::Limits limits;
+  // The listener's per_connection_buffer_limit_bytes: the most a filter may
+  // buffer of one request body before the request gets 413.
+  uint32_t buffer_limit_bytes = 1024 * 1024;
+
+  // Zero means disabled. Defaults are Envoy's.
+  std::chrono::milliseconds request_headers_timeout{0};
+  std::chrono::milliseconds request_timeout{0};
+  std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
+  std::chrono::milliseconds max_connection_duration{0};
+  std::chrono::milliseconds drain_timeout{5000};
+  std::chrono::milliseconds delayed_close_timeout{1000};
+
+  std::string server_name = "envoy";
+  enum class ServerHeaderTransformation { kOverwrite, kAppendIfAbsent, kPassThrough };
+  ServerHeaderTransformation server_header_transformation = ServerHeaderTransformation::kOverwrite;
+  bool use_remote_address = false;
+  bool skip_xff_append = false;
+  bool generate_request_id = true;
+  bool preserve_external_request_id = false;
+  bool always_set_request_id_in_response = false;
+  bool proxy_100_continue = false;
+  bool strip_any_host_port = false;
+  std::string via;
+
+  std::shared_ptr<stats::Scope> scope;
+  std::unique_ptr<ConnectionManagerStats> stats;
+
+  // Everything needed to build the config that lives outside the proto.
+  struct Context {
+    stats::Scope& stats_root;
+    const FilterRegistry& filters;
+    accesslog::AccessLogManager& access_logs;
+    // Checks that a cluster a route names exists (route validation).
+    std::function<bool(const std::string&)> cluster_exists;
+  };
+  static Result<std::shared_ptr<const ConnectionManagerConfig>> create(
+      const envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager&
+          proto,
+      Context& context);
+};
+
+}  // namespace sheave::http

@@ -1,0 +1,564 @@
+#include "proxy/server/server.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <malloc.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "common/logging.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "proxy/config/bootstrap_loader.h"
+#include "proxy/config/proto_json.h"
+#include "proxy/server/builtin_extensions.h"
+#include "proxy/stats/stats_formatter.h"
+
+namespace sheave::server {
+namespace {
+
+constexpr const char* kVersion = "sheave-proxy/0.1.0";
+
+std::string jsonEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string plainJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+// A message as JSON with its "@type" first, as Envoy prints Any values.
+std::string typedJson(const google::protobuf::Message& message) {
+  std::string json = plainJson(message);
+  const std::string type = "\"@type\":\"" + config::typeUrlOf(*message.GetDescriptor()) + "\"";
+  if (json == "{}") return "{" + type + "}";
+  return "{" + type + "," + json.substr(1);
+}
+
+std::string timestamp(std::chrono::system_clock::time_point t) {
+  auto ts = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+  return google::protobuf::util::TimeUtil::ToString(ts);
+}
+
+}  // namespace
+
+Server::Server(Options options) : options_(std::move(options)) {}
+
+Server::~Server() {
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+Status Server::load() {
+  if (!options_.config_path.empty()) {
+    auto loaded = config::loadBootstrapFile(options_.config_path);
+    if (!loaded.ok()) return std::move(loaded).error();
+    bootstrap_ = std::move(loaded).value();
+  }
+  if (!options_.config_yaml.empty()) {
+    auto overlay = config::parseBootstrap(options_.config_yaml, config::ConfigFormat::kYaml);
+    if (!overlay.ok()) return std::move(overlay).error().at("--config-yaml");
+    bootstrap_.MergeFrom(*overlay);
+  }
+  if (!options_.service_node.empty()) bootstrap_.mutable_node()->set_id(options_.service_node);
+  if (!options_.service_cluster.empty()) {
+    bootstrap_.mutable_node()->set_cluster(options_.service_cluster);
+  }
+  const std::string where = options_.config_path.empty() ? "--config-yaml" : options_.config_path;
+
+  if (bootstrap_.has_dynamic_resources() && bootstrap_.dynamic_resources().ByteSizeLong() > 0) {
+    return invalidArgument("dynamic_resources: xDS from a management server is not supported yet")
+        .at(where);
+  }
+  auto store = stats::Store::create();
+  if (!store.ok()) return std::move(store).error().at(where);
+  store_ = std::move(store).value();
+  server_scope_ = store_->createScope("server");
+  server_stats_ = std::make_unique<ServerStats>(ServerStats{
+      server_scope_->gauge("live"), server_scope_->gauge("state"),
+      server_scope_->gauge("concurrency"), server_scope_->gauge("uptime"),
+      server_scope_->gauge("memory_allocated"), server_scope_->gauge("memory_heap_size"),
+      server_scope_->gauge("total_connections")});
+  access_logs_ = std::make_unique<accesslog::AccessLogManager>(*store_);
+  clusters_ = std::make_unique<upstream::ClusterManager>(main_loop_, *store_);
+  registerBuiltinHttpFilters(http_filters_);
+
+  const auto& sr = bootstrap_.static_resources();
+  for (int i = 0; i < sr.clusters_size(); ++i) {
+    auto status = clusters_->addCluster(sr.clusters(i));
+    if (!status.ok()) {
+      return std::move(status).error().at(where + ": static_resources.clusters[" +
+                                          std::to_string(i) + "]");
+    }
+  }
+  if (sr.secrets_size() > 0) {
+    return invalidArgument("static_resources.secrets: TLS is not supported yet").at(where);
+  }
+  ListenerConfig::Context context{*store_, http_filters_, *access_logs_,
+                                  [this](const std::string& name) { return clusters_->has(name); }};
+  for (int i = 0; i < sr.listeners_size(); ++i) {
+    auto listener = ListenerConfig::create(sr.listeners(i), context);
+    if (!listener.ok()) {
+      return std::move(listener).error().at(where + ": static_resources.listeners[" +
+                                            std::to_string(i) + "]");
+    }
+    for (const auto& other : listeners_) {
+      if (other->name == (*listener)->name) {
+        return invalidArgument("static_resources.listeners[" + std::to_string(i) +
+                               "].name: duplicate listener name '" + other->name + "'")
+            .at(where);
+      }
+      if (other->address == (*listener)->address && (*listener)->address.port() != 0) {
+        return invalidArgument("static_resources.listeners[" + std::to_string(i) +
+                               "].address: " + other->address.asString() +
+                               " is already used by listener '" + other->name + "'")
+            .at(where);
+      }
+    }
+    listeners_.push_back(std::move(listener).value());
+  }
+  if (bootstrap_.has_admin() && !bootstrap_.admin().address().has_socket_address()) {
+    return invalidArgument("admin.address: a socket_address is required").at(where);
+  }
+  load_time_ = std::chrono::system_clock::now();
+  return okStatus();
+}
+
+Status Server::bindListeners() {
+  for (uint32_t i = 0; i < options_.concurrency; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i));
+  }
+  for (const auto& listener : listeners_) {
+    Address bind_to = listener->address;
+    for (auto& worker : workers_) {
+      auto bound = worker->addListener(listener, bind_to);
+      if (!bound.ok()) return std::move(bound).error();
+      // Port 0 picks a port once; every other worker binds that port.
+      bind_to = *bound;
+    }
+    listener_addresses_.push_back(bind_to);
+    SHEAVE_LOG_INFO("listener '{}' bound to {} on {} worker(s)", listener->name, bind_to.asString(),
+                    workers_.size());
+  }
+  return okStatus();
+}
+
+Status Server::setupAdmin() {
+  admin_ = std::make_unique<AdminServer>(main_loop_);
+  admin_->addHandler("/ready", "print server state, return 200 if LIVE, otherwise return 503",
+                     false, [this](const AdminRequest&) {
+                       return AdminResponse{state_ == State::kLive ? 200 : 503,
+                                            "text/plain; charset=UTF-8", stateName() + "\n"};
+                     });
+  admin_->addHandler("/server_info", "print server version/status information", false,
+                     [this](const AdminRequest& r) { return handleServerInfo(r); });
+  admin_->addHandler("/stats", "print server stats", false,
+                     [this](const AdminRequest& r) { return handleStats(r, false); });
+  admin_->addHandler("/stats/prometheus", "print server stats in prometheus format", false,
+                     [this](const AdminRequest& r) { return handleStats(r, true); });
+  admin_->addHandler("/clusters", "upstream cluster status", false,
+                     [this](const AdminRequest& r) { return handleClusters(r); });
+  admin_->addHandler("/listeners", "print listener info", false,
+                     [this](const AdminRequest& r) { return handleListeners(r); });
+  admin_->addHandler("/config_dump", "dump current Envoy configs", false,
+                     [this](const AdminRequest& r) { return handleConfigDump(r); });
+  admin_->addHandler("/logging", "query/change logging levels", true,
+                     [this](const AdminRequest& r) { return handleLogging(r); });
+  admin_->addHandler(
+      "/memory", "print current allocation/heap usage", false, [](const AdminRequest&) {
+        struct mallinfo2 mi = mallinfo2();
+        std::string body = "{\"allocated\":\"" + std::to_string(mi.uordblks) +
+                           "\",\"heap_size\":\"" + std::to_string(mi.arena) + "\"}\n";
+        return AdminResponse{200, "application/json", body};
+      });
+  admin_->addHandler("/quitquitquit", "exit the server", true, [this](const AdminRequest&) {
+    SHEAVE_LOG_INFO("shutting down (admin /quitquitquit)");
+    AdminResponse r{200, "text/plain; charset=UTF-8", "OK\n"};
+    r.after_response = [this] { shutdown(); };
+    return r;
+  });
+  admin_->addHandler("/drain_listeners", "drain listeners", true, [this](const AdminRequest&) {
+    for (auto& w : workers_) w->drain();
+    return AdminResponse{200, "text/plain; charset=UTF-8", "OK\n"};
+  });
+  if (!bootstrap_.has_admin()) return okStatus();
+  const auto& sa = bootstrap_.admin().address().socket_address();
+  auto address = Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
+  if (!address.ok()) {
+    return invalidArgument("admin.address.socket_address.address: '" + sa.address() +
+                           "' is not an IP address");
+  }
+  auto bound = admin_->bind(*address);
+  if (!bound.ok()) return std::move(bound).error();
+  SHEAVE_LOG_INFO("admin address: {}", bound->asString());
+  return okStatus();
+}
+
+void Server::installSignalHandler() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  signal_event_ = main_loop_.createFileEvent(
+      signal_fd_,
+      [this](uint32_t) {
+        signalfd_siginfo info;
+        while (::read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
+          SHEAVE_LOG_WARN("caught {}", info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+          if (state_ == State::kDraining || !workers_started_) {
+            shutdown();
+          } else {
+            startDrain();
+          }
+        }
+      },
+      network::kRead);
+}
+
+void Server::onClustersReady() {
+  SHEAVE_LOG_INFO("all clusters initialized; starting {} worker(s)", workers_.size());
+  for (auto& w : workers_) w->start(*clusters_);
+  workers_started_ = true;
+  state_ = State::kLive;
+  flushStats();
+}
+
+void Server::flushStats() {
+  // Envoy's server.* gauges; server.state: 0 live, 1 draining, 2 pre-initializing.
+  auto& s = *server_stats_;
+  s.live.set(state_ == State::kLive ? 1 : 0);
+  s.state.set(state_ == State::kLive ? 0 : state_ == State::kDraining ? 1 : 2);
+  s.concurrency.set(options_.concurrency);
+  s.uptime.set(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::steady_clock::now() - start_time_)
+                                         .count()));
+  struct mallinfo2 mi = mallinfo2();
+  s.memory_allocated.set(mi.uordblks);
+  s.memory_heap_size.set(mi.arena);
+  size_t connections = 0;
+  for (auto& w : workers_) connections += w->activeConnections();
+  s.total_connections.set(connections);
+  store_->mergeHistograms();
+}
+
+void Server::startDrain() {
+  if (state_ == State::kDraining) return;
+  state_ = State::kDraining;
+  SHEAVE_LOG_INFO("draining: no new connections; waiting up to {}s for in-flight requests",
+                  options_.drain_time.count());
+  drain_deadline_ = main_loop_.now() + options_.drain_time;
+  flushStats();
+  for (auto& w : workers_) w->drain();
+  drain_timer_ = main_loop_.createTimer([this] { checkDrained(); });
+  drain_timer_->enable(std::chrono::milliseconds(50));
+}
+
+void Server::checkDrained() {
+  size_t active = 0;
+  for (auto& w : workers_) active += w->activeConnections();
+  if (active == 0) {
+    SHEAVE_LOG_INFO("drained; exiting");
+    shutdown();
+    return;
+  }
+  if (main_loop_.now() >= drain_deadline_) {
+    SHEAVE_LOG_WARN("drain time over with {} connection(s) still open; exiting", active);
+    shutdown();
+    return;
+  }
+  drain_timer_->enable(std::chrono::milliseconds(50));
+}
+
+void Server::shutdown() {
+  if (admin_) admin_->close();
+  main_loop_.exit();
+}
+
+std::string Server::stateName() const {
+  switch (state_) {
+    case State::kPreInitializing:
+      return "PRE_INITIALIZING";
+    case State::kLive:
+      return "LIVE";
+    case State::kDraining:
+      return "DRAINING";
+  }
+  return "UNKNOWN";
+}
+
+int Server::run() {
+  start_time_ = std::chrono::steady_clock::now();
+  if (auto status = load(); !status.ok()) {
+    fprintf(stderr, "error: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  if (options_.mode == Options::Mode::kValidate) {
+    printf("configuration '%s' OK\n",
+           options_.config_path.empty() ? "--config-yaml" : options_.config_path.c_str());
+    return 0;
+  }
+  if (auto status = bindListeners(); !status.ok()) {
+    fprintf(stderr, "error: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  if (auto status = setupAdmin(); !status.ok()) {
+    fprintf(stderr, "error: %s\n", status.error().message().c_str());
+    return 1;
+  }
+  installSignalHandler();
+  // Envoy's stats_flush_interval: gauges refresh and histograms merge.
+  std::chrono::milliseconds flush_interval(5000);
+  if (bootstrap_.has_stats_flush_interval()) {
+    flush_interval =
+        std::chrono::milliseconds(google::protobuf::util::TimeUtil::DurationToMilliseconds(
+            bootstrap_.stats_flush_interval()));
+  }
+  flush_timer_ = main_loop_.createTimer([this, flush_interval] {
+    flushStats();
+    flush_timer_->enable(flush_interval);
+  });
+  flush_timer_->enable(flush_interval);
+  flushStats();
+  clusters_->initialize([this] { onClustersReady(); });
+  main_loop_.run();
+  for (auto& w : workers_) w->stop();
+  return exit_code_;
+}
+
+AdminResponse Server::handleServerInfo(const AdminRequest&) const {
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                 start_time_);
+  std::ostringstream o;
+  o << "{\n \"version\": \"" << kVersion << "\",\n \"state\": \"" << stateName()
+    << "\",\n \"hot_restart_version\": \"disabled\",\n \"command_line_options\": {\n"
+    << "  \"concurrency\": " << options_.concurrency << ",\n  \"log_level\": \""
+    << jsonEscape(options_.log_level) << "\",\n  \"config_path\": \""
+    << jsonEscape(options_.config_path) << "\",\n  \"mode\": \""
+    << (options_.mode == Options::Mode::kServe ? "Serve" : "Validate")
+    << "\",\n  \"drain_time\": \"" << options_.drain_time.count()
+    << "s\"\n },\n \"node\": " << typedJson(bootstrap_.node()) << ",\n \"uptime_current_epoch\": \""
+    << uptime.count() << "s\",\n \"uptime_all_epochs\": \"" << uptime.count() << "s\"\n}\n";
+  return AdminResponse{200, "application/json", o.str()};
+}
+
+AdminResponse Server::handleStats(const AdminRequest& request, bool prometheus) {
+  auto params = stats::StatsParams::parseQuery(request.query);
+  if (!params.ok()) return AdminResponse{400, "text/plain", params.error().message() + "\n"};
+  if (prometheus) params->format = stats::StatsParams::Format::kPrometheus;
+  auto formatter = stats::StatsFormatter::create(*params);
+  if (!formatter.ok()) {
+    return AdminResponse{400, "text/plain", formatter.error().message() + "\n"};
+  }
+  flushStats();
+  AdminResponse r;
+  r.body = formatter->format(*store_);
+  switch (params->format) {
+    case stats::StatsParams::Format::kJson:
+      r.content_type = "application/json";
+      break;
+    case stats::StatsParams::Format::kPrometheus:
+      r.content_type = std::string(stats::kPrometheusContentType);
+      break;
+    case stats::StatsParams::Format::kText:
+      break;
+  }
+  return r;
+}
+
+AdminResponse Server::handleClusters(const AdminRequest& request) const {
+  const bool json = request.param("format") == "json";
+  std::ostringstream o;
+  if (json) o << "{\"cluster_statuses\":[";
+  bool first_cluster = true;
+  for (const auto& [name, cluster] : clusters_->clusters()) {
+    const auto& info = *cluster->info();
+    const auto hosts = cluster->hosts();
+    if (json) {
+      if (!first_cluster) o << ",";
+      first_cluster = false;
+      o << "{\"name\":\"" << jsonEscape(name) << "\",\"added_via_api\":false,"
+        << "\"observability_name\":\"" << jsonEscape(name) << "\",\"host_statuses\":[";
+      bool first_host = true;
+      for (const auto& h : *hosts) {
+        if (!first_host) o << ",";
+        first_host = false;
+        const auto& s = h->stats();
+        auto counter = [&](const char* n, const std::atomic<uint64_t>& v) {
+          return std::string("{\"name\":\"") + n + "\",\"value\":\"" +
+                 std::to_string(v.load(std::memory_order_relaxed)) + "\"}";
+        };
+        auto gauge = [&](const char* n, const std::atomic<uint64_t>& v) {
+          return std::string("{\"type\":\"GAUGE\",\"name\":\"") + n + "\",\"value\":\"" +
+                 std::to_string(v.load(std::memory_order_relaxed)) + "\"}";
+        };
+        o << "{\"address\":{\"socket_address\":{\"address\":\"" << h->address().ip()
+          << "\",\"port_value\":" << h->address().port() << "}},\"stats\":["
+          << counter("cx_connect_fail", s.cx_connect_fail) << "," << counter("cx_total", s.cx_total)
+          << "," << counter("rq_error", s.rq_error) << "," << counter("rq_success", s.rq_success)
+          << "," << counter("rq_timeout", s.rq_timeout) << "," << counter("rq_total", s.rq_total)
+          << "," << gauge("cx_active", s.cx_active) << "," << gauge("rq_active", s.rq_active)
+          << "],\"health_status\":{\"eds_health_status\":\""
+          << (h->healthy() ? "HEALTHY" : "UNHEALTHY") << "\"},\"weight\":" << h->weight()
+          << ",\"hostname\":\"" << jsonEscape(h->hostname()) << "\",\"locality\":{}}";
+      }
+      o << "]}";
+      continue;
+    }
+    o << name << "::observability_name::" << name << "\n";
+    const char* priorities[] = {"default_priority", "high_priority"};
+    for (const char* p : priorities) {
+      const bool def = std::string_view(p) == "default_priority";
+      const upstream::ResourceLimits defaults;
+      const upstream::ResourceLimits& l = def ? info.limits : defaults;
+      o << name << "::" << p << "::max_connections::" << l.max_connections << "\n"
+        << name << "::" << p << "::max_pending_requests::" << l.max_pending_requests << "\n"
+        << name << "::" << p << "::max_requests::" << l.max_requests << "\n"
+        << name << "::" << p << "::max_retries::" << l.max_retries << "\n";
+    }
+    o << name << "::added_via_api::false\n";
+    for (const auto& h : *hosts) {
+      const std::string prefix = name + "::" + h->address().asString() + "::";
+      const auto& s = h->stats();
+      auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+      o << prefix << "cx_active::" << v(s.cx_active) << "\n"
+        << prefix << "cx_connect_fail::" << v(s.cx_connect_fail) << "\n"
+        << prefix << "cx_total::" << v(s.cx_total) << "\n"
+        << prefix << "rq_active::" << v(s.rq_active) << "\n"
+        << prefix << "rq_error::" << v(s.rq_error) << "\n"
+        << prefix << "rq_success::" << v(s.rq_success) << "\n"
+        << prefix << "rq_timeout::" << v(s.rq_timeout) << "\n"
+        << prefix << "rq_total::" << v(s.rq_total) << "\n"
+        << prefix << "hostname::" << h->hostname() << "\n"
+        << prefix << "health_flags::" << (h->healthy() ? "healthy" : "/eds_health_status") << "\n"
+        << prefix << "weight::" << h->weight() << "\n"
+        << prefix << "region::\n"
+        << prefix << "zone::\n"
+        << prefix << "sub_zone::\n"
+        << prefix << "canary::false\n"
+        << prefix << "priority::0\n"
+        << prefix << "success_rate::-1\n"
+        << prefix << "local_origin_success_rate::-1\n";
+    }
+  }
+  if (json) {
+    o << "]}\n";
+    return AdminResponse{200, "application/json", o.str()};
+  }
+  return AdminResponse{200, "text/plain; charset=UTF-8", o.str()};
+}
+
+AdminResponse Server::handleListeners(const AdminRequest& request) const {
+  std::ostringstream o;
+  if (request.param("format") == "json") {
+    o << "{\"listener_statuses\":[";
+    for (size_t i = 0; i < listeners_.size(); ++i) {
+      const Address& a =
+          i < listener_addresses_.size() ? listener_addresses_[i] : listeners_[i]->address;
+      if (i) o << ",";
+      o << "{\"name\":\"" << jsonEscape(listeners_[i]->name)
+        << "\",\"local_address\":{\"socket_address\":{\"address\":\"" << a.ip()
+        << "\",\"port_value\":" << a.port() << "}}}";
+    }
+    o << "]}\n";
+    return AdminResponse{200, "application/json", o.str()};
+  }
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    const Address& a =
+        i < listener_addresses_.size() ? listener_addresses_[i] : listeners_[i]->address;
+    o << listeners_[i]->name << "::" << a.asString() << "\n";
+  }
+  return AdminResponse{200, "text/plain; charset=UTF-8", o.str()};
+}
+
+AdminResponse Server::handleConfigDump(const AdminRequest&) const {
+  const std::string updated = "\"last_updated\":\"" + timestamp(load_time_) + "\"";
+  std::ostringstream o;
+  o << "{\"configs\":[";
+  // Bootstrap.
+  o << "{\"@type\":\"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\",\"bootstrap\":"
+    << plainJson(bootstrap_) << "," << updated << "}";
+  // Clusters.
+  o << ",{\"@type\":\"type.googleapis.com/"
+       "envoy.admin.v3.ClustersConfigDump\",\"static_clusters\":[";
+  const auto& sr = bootstrap_.static_resources();
+  for (int i = 0; i < sr.clusters_size(); ++i) {
+    if (i) o << ",";
+    o << "{\"cluster\":" << typedJson(sr.clusters(i)) << "," << updated << "}";
+  }
+  o << "]}";
+  // Listeners.
+  o << ",{\"@type\":\"type.googleapis.com/"
+       "envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[";
+  for (int i = 0; i < sr.listeners_size(); ++i) {
+    if (i) o << ",";
+    o << "{\"listener\":" << typedJson(sr.listeners(i)) << "," << updated << "}";
+  }
+  o << "]}";
+  // Routes: the inline route configurations of the HTTP connection managers.
+  o << ",{\"@type\":\"type.googleapis.com/"
+       "envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[";
+  bool first = true;
+  for (const auto& l : listeners_) {
+    if (!l->http) continue;
+    const auto& chains = l->proto.filter_chains_size() > 0 ? l->proto.filter_chains(0)
+                                                           : l->proto.default_filter_chain();
+    envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+    if (chains.filters_size() == 0 || !chains.filters(0).typed_config().UnpackTo(&hcm)) continue;
+    if (!first) o << ",";
+    first = false;
+    o << "{\"route_config\":" << typedJson(hcm.route_config()) << "," << updated << "}";
+  }
+  o << "]}";
+  o << "]}\n";
+  return AdminResponse{200, "application/json", o.str()};
+}
+
+AdminResponse Server::handleLogging(const AdminRequest& request) {
+  if (request.hasParam("level")) {
+    auto status = logging::setLevel(request.param("level"));
+    if (!status.ok()) return AdminResponse{400, "text/plain", status.error().message() + "\n"};
+  }
+  return AdminResponse{200, "text/plain; charset=UTF-8",
+                       "active loggers:\n  sheave: " + std::string(logging::levelName()) + "\n"};
+}
+
+}  // namespace sheave::server

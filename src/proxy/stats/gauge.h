@@ -1,0 +1,50 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "proxy/stats/metric.h"
+
+namespace sheave::stats {
+
+// A value that goes up and down (active connections, buffered bytes).
+// Unsigned like Envoy's gauges: a dec() below zero wraps, which is a bug in
+// the caller, not something to paper over here.
+class Gauge : public Metric {
+ public:
+  // Envoy's hot-restart import modes. Sheave has no hot restart; the mode is
+  // kept so that code ported from Envoy's stat definitions reads the same.
+  enum class ImportMode { kUninitialized, kNeverImport, kAccumulate, kHiddenAccumulate };
+
+  Gauge(std::string name, std::string tag_extracted_name, std::vector<Tag> tags, ImportMode mode)
+      : Metric(std::move(name), std::move(tag_extracted_name), std::move(tags)), mode_(mode) {}
+
+  void inc() { add(1); }
+  void dec() { sub(1); }
+  void add(uint64_t n) {
+    value_.fetch_add(n, std::memory_order_relaxed);
+    markUsed();
+  }
+  void sub(uint64_t n) {
+    value_.fetch_sub(n, std::memory_order_relaxed);
+    markUsed();
+  }
+  void set(uint64_t v) {
+    value_.store(v, std::memory_order_relaxed);
+    markUsed();
+  }
+  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+  bool used() const { return used_.load(std::memory_order_relaxed); }
+  ImportMode importMode() const { return mode_; }
+
+ private:
+  void markUsed() {
+    if (!used_.load(std::memory_order_relaxed)) used_.store(true, std::memory_order_relaxed);
+  }
+
+  std::atomic<uint64_t> value_{0};
+  std::atomic<bool> used_{false};
+  const ImportMode mode_;
+};
+
+}  // namespace sheave::stats

@@ -1,0 +1,352 @@
+#include "proxy/stats/stats_formatter.h"
+
+#include <fmt/format.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+
+namespace sheave::stats {
+namespace {
+
+std::string formatDouble(double v) {
+  if (std::isnan(v)) return "nan";
+  return fmt::format("{}", v);
+}
+
+std::string jsonDouble(double v) { return std::isnan(v) ? "null" : fmt::format("{}", v); }
+
+void appendJsonString(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += fmt::format("\\u{:04x}", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string urlDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 &&
+               hexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string prometheusLabelValue(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string prometheusLabels(const std::vector<Tag>& tags, std::string_view extra_name = {},
+                             std::string_view extra_value = {}) {
+  std::string out = "{";
+  bool first = true;
+  for (const Tag& tag : tags) {
+    if (!first) out.push_back(',');
+    first = false;
+    std::string name = prometheusSanitizeName(tag.name);
+    if (!name.empty() && name[0] >= '0' && name[0] <= '9') name.insert(0, "_");
+    out += name;
+    out += "=\"";
+    out += prometheusLabelValue(tag.value);
+    out.push_back('"');
+  }
+  if (!extra_name.empty()) {
+    if (!first) out.push_back(',');
+    out += extra_name;
+    out += "=\"";
+    out += extra_value;
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace
+
+std::string prometheusSanitizeName(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!ok) c = '_';
+  }
+  return out;
+}
+
+Result<StatsParams> StatsParams::parseQuery(std::string_view query) {
+  StatsParams params;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string key = urlDecode(pair.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : urlDecode(pair.substr(eq + 1));
+    if (key == "format") {
+      if (value == "json") {
+        params.format = Format::kJson;
+      } else if (value == "prometheus") {
+        params.format = Format::kPrometheus;
+      } else if (value == "text" || value.empty()) {
+        params.format = Format::kText;
+      } else {
+        return invalidArgument("usage: /stats?format=(text|json|prometheus); unknown format '" +
+                               value + "'");
+      }
+    } else if (key == "filter") {
+      params.filter = value;
+    } else if (key == "usedonly") {
+      params.used_only = true;
+    }
+  }
+  return params;
+}
+
+StatsFormatter::StatsFormatter(StatsFormatter&&) noexcept = default;
+StatsFormatter& StatsFormatter::operator=(StatsFormatter&&) noexcept = default;
+StatsFormatter::~StatsFormatter() = default;
+
+Result<StatsFormatter> StatsFormatter::create(const StatsParams& params) {
+  StatsFormatter f;
+  f.params_ = params;
+  if (!params.filter.empty()) {
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    f.filter_ = std::make_unique<re2::RE2>(params.filter, options);
+    if (!f.filter_->ok()) {
+      return invalidArgument("invalid filter regex '" + params.filter + "': " + f.filter_->error());
+    }
+  }
+  return f;
+}
+
+bool StatsFormatter::selected(const std::string& name, bool used) const {
+  if (params_.used_only && !used) return false;
+  return filter_ == nullptr || re2::RE2::PartialMatch(name, *filter_);
+}
+
+std::string StatsFormatter::format(const Store& store) const {
+  switch (params_.format) {
+    case StatsParams::Format::kJson:
+      return json(store);
+    case StatsParams::Format::kPrometheus:
+      return prometheus(store);
+    case StatsParams::Format::kText:
+      break;
+  }
+  return text(store);
+}
+
+namespace {
+// Counters and gauges interleaved by name, as Envoy prints them.
+std::map<std::string, uint64_t> scalarValues(
+    const Store& store, const std::function<bool(const std::string&, bool)>& keep) {
+  std::map<std::string, uint64_t> out;
+  for (const auto& c : store.counters()) {
+    if (keep(c->name(), c->used())) out.emplace(c->name(), c->value());
+  }
+  for (const auto& g : store.gauges()) {
+    if (keep(g->name(), g->used())) out.emplace(g->name(), g->value());
+  }
+  return out;
+}
+}  // namespace
+
+std::string StatsFormatter::text(const Store& store) const {
+  auto keep = [this](const std::string& n, bool u) { return selected(n, u); };
+  std::string out;
+  for (const auto& [name, value] : scalarValues(store, keep)) {
+    out += name;
+    out += ": ";
+    out += std::to_string(value);
+    out.push_back('\n');
+  }
+  for (const auto& h : store.histograms()) {
+    if (!selected(h->name(), h->used())) continue;
+    out += h->name();
+    out += ": ";
+    if (!h->used()) {
+      out += "No recorded values\n";
+      continue;
+    }
+    const std::vector<double> interval = h->interval().computedQuantiles();
+    const std::vector<double> cumulative = h->cumulative().computedQuantiles();
+    const auto& quantiles = supportedQuantiles();
+    for (size_t i = 0; i < quantiles.size(); ++i) {
+      if (i > 0) out.push_back(' ');
+      out += fmt::format("P{}({},{})", quantiles[i], formatDouble(interval[i]),
+                         formatDouble(cumulative[i]));
+    }
+    out.push_back('\n');
+  }
+  return out;
+}
+
+std::string StatsFormatter::json(const Store& store) const {
+  auto keep = [this](const std::string& n, bool u) { return selected(n, u); };
+  std::string out = "{\"stats\":[";
+  bool first = true;
+  for (const auto& [name, value] : scalarValues(store, keep)) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += "{\"name\":";
+    appendJsonString(out, name);
+    out += ",\"value\":";
+    out += std::to_string(value);
+    out.push_back('}');
+  }
+  std::string computed;
+  for (const auto& h : store.histograms()) {
+    if (!selected(h->name(), h->used())) continue;
+    if (!computed.empty()) computed.push_back(',');
+    computed += "{\"name\":";
+    appendJsonString(computed, h->name());
+    computed += ",\"values\":[";
+    const std::vector<double> interval = h->interval().computedQuantiles();
+    const std::vector<double> cumulative = h->cumulative().computedQuantiles();
+    for (size_t i = 0; i < interval.size(); ++i) {
+      if (i > 0) computed.push_back(',');
+      computed += fmt::format("{{\"interval\":{},\"cumulative\":{}}}", jsonDouble(interval[i]),
+                              jsonDouble(cumulative[i]));
+    }
+    computed += "]}";
+  }
+  if (!computed.empty()) {
+    if (!first) out.push_back(',');
+    out += "{\"histograms\":{\"supported_quantiles\":[";
+    const auto& quantiles = supportedQuantiles();
+    for (size_t i = 0; i < quantiles.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      out += fmt::format("{}", quantiles[i]);
+    }
+    out += "],\"computed_quantiles\":[";
+    out += computed;
+    out += "]}}";
+  }
+  out += "]}";
+  return out;
+}
+
+std::string StatsFormatter::prometheus(const Store& store) const {
+  enum class Type { kCounter, kGauge, kHistogram };
+  struct Family {
+    Type type;
+    // Samples sorted by full stat name for a stable output.
+    std::map<std::string, std::string> lines;
+  };
+  std::map<std::string, Family> families;
+  auto add = [&families](Type type, const Metric& m, std::string lines) {
+    std::string family = "envoy_" + prometheusSanitizeName(m.tagExtractedName());
+    auto [it, inserted] = families.try_emplace(family, Family{type, {}});
+    // A family has one type; a stat of another type under the same name
+    // would make the exposition invalid, so it is left out.
+    if (it->second.type != type) return;
+    it->second.lines.emplace(m.name(), std::move(lines));
+  };
+
+  for (const auto& c : store.counters()) {
+    if (!selected(c->name(), c->used())) continue;
+    std::string family = "envoy_" + prometheusSanitizeName(c->tagExtractedName());
+    add(Type::kCounter, *c,
+        family + prometheusLabels(c->tags()) + " " + std::to_string(c->value()) + "\n");
+  }
+  for (const auto& g : store.gauges()) {
+    if (!selected(g->name(), g->used())) continue;
+    std::string family = "envoy_" + prometheusSanitizeName(g->tagExtractedName());
+    add(Type::kGauge, *g,
+        family + prometheusLabels(g->tags()) + " " + std::to_string(g->value()) + "\n");
+  }
+  for (const auto& h : store.histograms()) {
+    if (!selected(h->name(), h->used())) continue;
+    std::string family = "envoy_" + prometheusSanitizeName(h->tagExtractedName());
+    const HistogramSnapshot snap = h->cumulative();
+    const std::vector<uint64_t> cumulative = snap.cumulativeCounts();
+    std::string lines;
+    for (size_t i = 0; i < snap.bounds.size(); ++i) {
+      lines += family + "_bucket" +
+               prometheusLabels(h->tags(), "le", fmt::format("{}", snap.bounds[i])) + " " +
+               std::to_string(cumulative[i]) + "\n";
+    }
+    lines += family + "_bucket" + prometheusLabels(h->tags(), "le", "+Inf") + " " +
+             std::to_string(snap.sample_count) + "\n";
+    lines += family + "_sum" + prometheusLabels(h->tags()) + " " + std::to_string(snap.sample_sum) +
+             "\n";
+    lines += family + "_count" + prometheusLabels(h->tags()) + " " +
+             std::to_string(snap.sample_count) + "\n";
+    add(Type::kHistogram, *h, std::move(lines));
+  }
+
+  std::string out;
+  for (const auto& [name, family] : families) {
+    out += "# TYPE ";
+    out += name;
+    switch (family.type) {
+      case Type::kCounter:
+        out += " counter\n";
+        break;
+      case Type::kGauge:
+        out += " gauge\n";
+        break;
+      case Type::kHistogram:
+        out += " histogram\n";
+        break;
+    }
+    for (const auto& [_, lines] : family.lines) out += lines;
+  }
+  return out;
+}
+
+}  // namespace sheave::stats

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "proxy/stats/scope.h"
+#include "proxy/upstream/load_balancer.h"
+#include "proxy/upstream/resource_manager.h"
+
+namespace sheave::upstream {
+
+// "cluster.<name>." statistics with Envoy's names, resolved once.
+struct ClusterStats {
+  explicit ClusterStats(stats::Scope& scope);
+
+  // upstream_rq_<code> counters, created on first use of a code.
+  stats::Counter& upstreamRqCode(uint32_t code);
+  stats::Counter& upstreamRqClass(uint32_t code);
+
+  stats::Scope& scope;
+  stats::Counter& upstream_cx_total;
+  stats::Gauge& upstream_cx_active;
+  stats::Counter& upstream_cx_http1_total;
+  stats::Counter& upstream_cx_connect_fail;
+  stats::Counter& upstream_cx_connect_timeout;
+  stats::Counter& upstream_cx_overflow;
+  stats::Counter& upstream_cx_none_healthy;
+  stats::Counter& upstream_cx_destroy;
+  stats::Counter& upstream_cx_destroy_local;
+  stats::Counter& upstream_cx_destroy_remote;
+  stats::Counter& upstream_cx_idle_timeout;
+  stats::Counter& upstream_cx_max_requests;
+  stats::Counter& upstream_cx_rx_bytes_total;
+  stats::Counter& upstream_cx_tx_bytes_total;
+  stats::Counter& upstream_rq_total;
+  stats::Gauge& upstream_rq_active;
+  stats::Counter& upstream_rq_completed;
+  stats::Counter& upstream_rq_pending_total;
+  stats::Gauge& upstream_rq_pending_active;
+  stats::Counter& upstream_rq_pending_overflow;
+  stats::Counter& upstream_rq_pending_failure_eject;
+  stats::Counter& upstream_rq_cancelled;
+  stats::Counter& upstream_rq_timeout;
+  stats::Counter& upstream_rq_per_try_timeout;
+  stats::Counter& upstream_rq_rx_reset;
+  stats::Counter& upstream_rq_tx_reset;
+  stats::Counter& upstream_rq_retry;
+  stats::Counter& upstream_rq_retry_success;
+  stats::Counter& upstream_rq_retry_overflow;
+  stats::Counter& upstream_rq_retry_limit_exceeded;
+  stats::Counter& upstream_rq_maintenance_mode;
+  stats::Gauge& membership_total;
+  stats::Gauge& membership_healthy;
+  stats::Counter& update_attempt;
+  stats::Counter& update_success;
+  stats::Counter& update_failure;
+  stats::Histogram& upstream_rq_time;
+  stats::Histogram& upstream_cx_connect_ms;
+  stats::Histogram& upstream_cx_length_ms;
+
+ private:
+  std::array<std::atomic<stats::Counter*>, 600> by_code_{};
+  std::array<stats::Counter*, 6> by_class_{};
+  std::mutex mutex_;
+};
+
+enum class DnsLookupFamily { kAuto, kV4Only, kV6Only, kV4Preferred, kAll };
+
+// A cluster's configuration, parsed once and shared (immutable apart from
+// its stats and circuit-breaker counts) by every worker.
+struct ClusterInfo {
+  std::string name;
+  std::string type_name;  // "STATIC", "STRICT_DNS", ... for /clusters and config dumps
+  std::chrono::milliseconds connect_timeout{5000};
+  LbPolicy lb_policy = LbPolicy::kRoundRobin;
+  uint32_t least_request_choice_count = 2;
+  double healthy_panic_threshold = 50.0;
+  uint32_t per_connection_buffer_limit_bytes = 1024 * 1024;
+  uint64_t max_requests_per_connection = 0;  // 0: unlimited
+  std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
+  std::chrono::milliseconds dns_refresh_rate{5000};
+  DnsLookupFamily dns_lookup_family = DnsLookupFamily::kAuto;
+  ResourceLimits limits;
+
+  std::unique_ptr<ResourceManager> resources;
+  std::shared_ptr<stats::Scope> scope;
+  std::unique_ptr<ClusterStats> stats;
+};
+
+}  // namespace sheave::upstream

@@ -1,0 +1,431 @@
+#include "proxy/upstream/cluster_manager.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+
+#include "common/logging.h"
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+
+namespace sheave::upstream {
+namespace {
+
+using ClusterProto = envoy::config::cluster::v3::Cluster;
+
+std::chrono::milliseconds toMs(const google::protobuf::Duration& d) {
+  return std::chrono::milliseconds(google::protobuf::util::TimeUtil::DurationToMilliseconds(d));
+}
+
+constexpr std::string_view kHttpProtocolOptions =
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats::Scope& root) {
+  auto info = std::make_shared<ClusterInfo>();
+  info->name = proto.name();
+  if (info->name.empty()) return invalidArgument("name: a cluster needs a name");
+  info->type_name = ClusterProto::DiscoveryType_Name(proto.type());
+  if (proto.has_connect_timeout()) {
+    info->connect_timeout = toMs(proto.connect_timeout());
+    if (info->connect_timeout.count() <= 0) {
+      return invalidArgument("connect_timeout: must be greater than zero");
+    }
+  }
+  switch (proto.lb_policy()) {
+    case ClusterProto::ROUND_ROBIN:
+      info->lb_policy = LbPolicy::kRoundRobin;
+      break;
+    case ClusterProto::LEAST_REQUEST:
+      info->lb_policy = LbPolicy::kLeastRequest;
+      break;
+    case ClusterProto::RANDOM:
+      info->lb_policy = LbPolicy::kRandom;
+      break;
+    default:
+      return invalidArgument("lb_policy: " + ClusterProto::LbPolicy_Name(proto.lb_policy()) +
+                             " is not supported yet (ROUND_ROBIN, LEAST_REQUEST, RANDOM are)");
+  }
+  if (proto.has_least_request_lb_config() && proto.least_request_lb_config().has_choice_count()) {
+    info->least_request_choice_count = proto.least_request_lb_config().choice_count().value();
+    if (info->least_request_choice_count < 2) {
+      return invalidArgument("least_request_lb_config.choice_count: must be at least 2");
+    }
+  }
+  if (proto.common_lb_config().has_healthy_panic_threshold()) {
+    info->healthy_panic_threshold = proto.common_lb_config().healthy_panic_threshold().value();
+  }
+  if (proto.has_per_connection_buffer_limit_bytes()) {
+    info->per_connection_buffer_limit_bytes = proto.per_connection_buffer_limit_bytes().value();
+  }
+  if (proto.has_max_requests_per_connection()) {
+    info->max_requests_per_connection = proto.max_requests_per_connection().value();
+  }
+  if (proto.has_dns_refresh_rate()) {
+    info->dns_refresh_rate = toMs(proto.dns_refresh_rate());
+    if (info->dns_refresh_rate.count() < 1) {
+      return invalidArgument("dns_refresh_rate: must be at least 1ms");
+    }
+  }
+  switch (proto.dns_lookup_family()) {
+    case ClusterProto::V4_ONLY:
+      info->dns_lookup_family = DnsLookupFamily::kV4Only;
+      break;
+    case ClusterProto::V6_ONLY:
+      info->dns_lookup_family = DnsLookupFamily::kV6Only;
+      break;
+    case ClusterProto::V4_PREFERRED:
+      info->dns_lookup_family = DnsLookupFamily::kV4Preferred;
+      break;
+    case ClusterProto::ALL:
+      info->dns_lookup_family = DnsLookupFamily::kAll;
+      break;
+    default:
+      info->dns_lookup_family = DnsLookupFamily::kAuto;
+      break;
+  }
+  for (int i = 0; i < proto.circuit_breakers().thresholds_size(); ++i) {
+    const auto& t = proto.circuit_breakers().thresholds(i);
+    // HIGH priority traffic does not exist in Sheave's routes yet; the
+    // DEFAULT thresholds are the ones that apply.
+    if (t.priority() != envoy::config::core::v3::DEFAULT) continue;
+    if (t.has_max_connections()) info->limits.max_connections = t.max_connections().value();
+    if (t.has_max_pending_requests()) {
+      info->limits.max_pending_requests = t.max_pending_requests().value();
+    }
+    if (t.has_max_requests()) info->limits.max_requests = t.max_requests().value();
+    if (t.has_max_retries()) info->limits.max_retries = t.max_retries().value();
+  }
+  for (const auto& [name, any] : proto.typed_extension_protocol_options()) {
+    std::string_view type = any.type_url();
+    type = type.substr(type.rfind('/') + 1);
+    if (type != kHttpProtocolOptions) {
+      return invalidArgument("typed_extension_protocol_options[" + name + "]: unsupported type " +
+                             std::string(type));
+    }
+    envoy::extensions::upstreams::http::v3::HttpProtocolOptions options;
+    if (!any.UnpackTo(&options)) {
+      return invalidArgument("typed_extension_protocol_options[" + name + "]: cannot decode");
+    }
+    if (options.has_explicit_http_config() &&
+        options.explicit_http_config().has_http2_protocol_options()) {
+      return invalidArgument("typed_extension_protocol_options[" + name +
+                             "]: HTTP/2 upstreams are not supported yet");
+    }
+    const auto& common = options.common_http_protocol_options();
+    if (common.has_idle_timeout()) info->idle_timeout = toMs(common.idle_timeout());
+    if (common.has_max_requests_per_connection()) {
+      info->max_requests_per_connection = common.max_requests_per_connection().value();
+    }
+  }
+  if (proto.has_transport_socket()) {
+    // Refuse rather than silently send plaintext where TLS was asked for.
+    return invalidArgument("transport_socket: TLS to upstreams is not supported yet");
+  }
+  if (proto.has_outlier_detection()) {
+    SHEAVE_LOG_WARN("cluster '{}': outlier_detection is accepted but not enforced yet", info->name);
+  }
+  if (proto.health_checks_size() > 0) {
+    SHEAVE_LOG_WARN("cluster '{}': health_checks are accepted but not run yet", info->name);
+  }
+  info->resources = std::make_unique<ResourceManager>(info->limits);
+  info->scope = root.createScope("cluster." + info->name);
+  info->stats = std::make_unique<ClusterStats>(*info->scope);
+  return info;
+}
+
+Result<std::vector<EndpointConfig>> buildEndpoints(const ClusterProto& proto, bool dns) {
+  std::vector<EndpointConfig> out;
+  const auto& la = proto.load_assignment();
+  for (int i = 0; i < la.endpoints_size(); ++i) {
+    const auto& locality = la.endpoints(i);
+    for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
+      const auto& lb = locality.lb_endpoints(j);
+      const std::string where = "load_assignment.endpoints[" + std::to_string(i) +
+                                "].lb_endpoints[" + std::to_string(j) + "]";
+      if (!lb.endpoint().address().has_socket_address()) {
+        return invalidArgument(where + ".endpoint.address: a socket_address is required");
+      }
+      const auto& sa = lb.endpoint().address().socket_address();
+      EndpointConfig e;
+      e.address = sa.address();
+      if (sa.port_value() == 0 || sa.port_value() > 65535) {
+        return invalidArgument(where +
+                               ".endpoint.address.socket_address.port_value: must be 1-65535");
+      }
+      e.port = static_cast<uint16_t>(sa.port_value());
+      if (lb.has_load_balancing_weight()) {
+        e.weight = lb.load_balancing_weight().value();
+        if (e.weight == 0) {
+          return invalidArgument(where + ".load_balancing_weight: must be at least 1");
+        }
+      }
+      const auto hs = lb.health_status();
+      e.healthy =
+          !(hs == envoy::config::core::v3::UNHEALTHY || hs == envoy::config::core::v3::DRAINING ||
+            hs == envoy::config::core::v3::TIMEOUT);
+      if (!dns && !Address::parse(e.address, e.port).ok()) {
+        return invalidArgument(where + ".endpoint.address.socket_address.address: '" + e.address +
+                               "' is not an IP address (a " +
+                               ClusterProto::DiscoveryType_Name(proto.type()) +
+                               " cluster needs IPs; use STRICT_DNS for names)");
+      }
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+network::DnsLookupFamily toNetworkFamily(DnsLookupFamily f) {
+  switch (f) {
+    case DnsLookupFamily::kV4Only:
+      return network::DnsLookupFamily::kV4Only;
+    case DnsLookupFamily::kV6Only:
+      return network::DnsLookupFamily::kV6Only;
+    case DnsLookupFamily::kAll:
+      return network::DnsLookupFamily::kAll;
+    case DnsLookupFamily::kV4Preferred:
+      return network::DnsLookupFamily::kV4Preferred;
+    case DnsLookupFamily::kAuto:
+      return network::DnsLookupFamily::kAuto;
+  }
+  return network::DnsLookupFamily::kAuto;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Cluster>> Cluster::create(const ClusterProto& proto, stats::Scope& root,
+                                                 network::EventLoop& main_loop,
+                                                 network::DnsResolver& resolver) {
+  bool dns = false, logical = false;
+  switch (proto.type()) {
+    case ClusterProto::STATIC:
+    case ClusterProto::EDS:
+      break;
+    case ClusterProto::STRICT_DNS:
+      dns = true;
+      break;
+    case ClusterProto::LOGICAL_DNS:
+      dns = logical = true;
+      break;
+    default:
+      return invalidArgument("type: " + ClusterProto::DiscoveryType_Name(proto.type()) +
+                             " clusters are not supported yet");
+  }
+  auto info = buildInfo(proto, root);
+  if (!info.ok()) return std::move(info).error();
+  auto endpoints = buildEndpoints(proto, dns);
+  if (!endpoints.ok()) return std::move(endpoints).error();
+  return std::unique_ptr<Cluster>(new Cluster(std::move(info).value(), std::move(endpoints).value(),
+                                              dns, logical, main_loop, resolver));
+}
+
+Cluster::Cluster(std::shared_ptr<const ClusterInfo> info, std::vector<EndpointConfig> endpoints,
+                 bool dns, bool logical, network::EventLoop& loop, network::DnsResolver& resolver)
+    : info_(std::move(info)),
+      endpoints_(std::move(endpoints)),
+      dns_(dns),
+      logical_(logical),
+      loop_(loop),
+      resolver_(resolver) {}
+
+Cluster::~Cluster() = default;
+
+void Cluster::initialize(std::function<void()> on_ready) {
+  on_ready_ = std::move(on_ready);
+  if (!dns_) {
+    HostVector hosts;
+    for (const auto& e : endpoints_) {
+      auto addr = Address::parse(e.address, e.port);
+      auto host = std::make_shared<Host>(std::move(addr).value(), "", e.weight);
+      host->setHealthy(e.healthy);
+      hosts.push_back(std::move(host));
+    }
+    publish(std::move(hosts));
+    return;
+  }
+  resolved_.assign(endpoints_.size(), {});
+  refresh_timer_ = loop_.createTimer([this] { resolve(); });
+  resolve();
+}
+
+void Cluster::resolve() {
+  info_->stats->update_attempt.inc();
+  queries_.clear();
+  queries_.resize(endpoints_.size());
+  outstanding_ = endpoints_.size();
+  if (outstanding_ == 0) {
+    publish({});
+    return;
+  }
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    queries_[i] = resolver_.resolve(
+        loop_, endpoints_[i].address, toNetworkFamily(info_->dns_lookup_family),
+        [this, i](Result<std::vector<Address>> r) { onResolved(i, std::move(r)); });
+  }
+}
+
+void Cluster::onResolved(size_t endpoint, Result<std::vector<Address>> result) {
+  if (result.ok()) {
+    std::vector<Address> addrs;
+    for (auto a : *result) {
+      auto with_port = Address::parse(a.ip(), endpoints_[endpoint].port);
+      if (with_port.ok()) addrs.push_back(std::move(with_port).value());
+      if (logical_) break;
+    }
+    resolved_[endpoint] = std::move(addrs);
+  } else {
+    // Keep the last good answer: a DNS hiccup must not empty the cluster.
+    info_->stats->update_failure.inc();
+    SHEAVE_LOG_WARN("cluster '{}': DNS resolution of '{}' failed: {}", info_->name,
+                    endpoints_[endpoint].address, result.error().message());
+  }
+  if (--outstanding_ > 0) return;
+  HostVector hosts;
+  const HostVector& current = *hosts_;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    for (const auto& addr : resolved_[i]) {
+      // Reuse the Host object when the address is unchanged, so its stats
+      // and pooled connections survive the refresh.
+      auto it = std::find_if(current.begin(), current.end(), [&](const HostSharedPtr& h) {
+        return h->address() == addr && h->hostname() == endpoints_[i].address;
+      });
+      if (it != current.end()) {
+        hosts.push_back(*it);
+      } else {
+        hosts.push_back(std::make_shared<Host>(addr, endpoints_[i].address, endpoints_[i].weight));
+      }
+    }
+  }
+  info_->stats->update_success.inc();
+  publish(std::move(hosts));
+  refresh_timer_->enable(info_->dns_refresh_rate);
+}
+
+void Cluster::publish(HostVector hosts) {
+  const bool changed = hosts != *hosts_;
+  info_->stats->membership_total.set(hosts.size());
+  info_->stats->membership_healthy.set(static_cast<uint64_t>(std::count_if(
+      hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->healthy(); })));
+  hosts_ = std::make_shared<const HostVector>(std::move(hosts));
+  if (on_ready_) {
+    auto cb = std::move(on_ready_);
+    on_ready_ = nullptr;
+    cb();
+  } else if (changed && on_hosts_changed_) {
+    on_hosts_changed_();
+  }
+}
+
+ThreadLocalCluster::ThreadLocalCluster(network::EventLoop& loop,
+                                       std::shared_ptr<const ClusterInfo> info,
+                                       std::shared_ptr<const HostVector> hosts,
+                                       RandomGenerator& random)
+    : loop_(loop), info_(std::move(info)), random_(random) {
+  updateHosts(std::move(hosts));
+}
+
+void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
+  hosts_ = std::move(hosts);
+  lb_ = LoadBalancer::create(info_->lb_policy, *hosts_, info_->healthy_panic_threshold,
+                             info_->least_request_choice_count, random_);
+  // Pools of hosts that left drain and go once idle.
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    const bool present = std::any_of(hosts_->begin(), hosts_->end(),
+                                     [&](const HostSharedPtr& h) { return h.get() == it->first; });
+    if (!present) {
+      it->second->drainConnections();
+      if (it->second->idle()) {
+        it = pools_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+Http1ConnPool& ThreadLocalCluster::httpPool(const HostSharedPtr& host) {
+  auto& pool = pools_[host.get()];
+  if (!pool) pool = std::make_unique<Http1ConnPool>(loop_, host, info_);
+  return *pool;
+}
+
+namespace {
+thread_local ThreadLocalClusterManager* tls_cluster_manager = nullptr;
+}
+
+ThreadLocalClusterManager* ThreadLocalClusterManager::current() { return tls_cluster_manager; }
+void ThreadLocalClusterManager::setCurrent(ThreadLocalClusterManager* manager) {
+  tls_cluster_manager = manager;
+}
+
+ThreadLocalCluster* ThreadLocalClusterManager::get(std::string_view name) {
+  auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+void ThreadLocalClusterManager::addOrUpdate(std::shared_ptr<const ClusterInfo> info,
+                                            std::shared_ptr<const HostVector> hosts) {
+  auto it = clusters_.find(info->name);
+  if (it != clusters_.end() && it->second->info() == info) {
+    it->second->updateHosts(std::move(hosts));
+    return;
+  }
+  std::string name = info->name;
+  clusters_[name] =
+      std::make_unique<ThreadLocalCluster>(loop_, std::move(info), std::move(hosts), random_);
+}
+
+ClusterManager::ClusterManager(network::EventLoop& main_loop, stats::Scope& root)
+    : main_loop_(main_loop), root_(root) {}
+
+ClusterManager::~ClusterManager() = default;
+
+Status ClusterManager::addCluster(const ClusterProto& proto) {
+  if (has(proto.name())) {
+    return invalidArgument("duplicate cluster name '" + proto.name() + "'");
+  }
+  auto cluster = Cluster::create(proto, root_, main_loop_, resolver_);
+  if (!cluster.ok()) return std::move(cluster).error();
+  Cluster* raw = cluster->get();
+  raw->setHostsChangedCallback([this, raw] { onHostsChanged(*raw); });
+  clusters_[proto.name()] = std::move(cluster).value();
+  return okStatus();
+}
+
+const Cluster* ClusterManager::get(std::string_view name) const {
+  auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+void ClusterManager::initialize(std::function<void()> on_ready) {
+  initializing_ = clusters_.size();
+  if (initializing_ == 0) {
+    on_ready();
+    return;
+  }
+  auto shared_ready = std::make_shared<std::function<void()>>(std::move(on_ready));
+  for (auto& [name, cluster] : clusters_) {
+    cluster->initialize([this, shared_ready] {
+      if (--initializing_ == 0) (*shared_ready)();
+    });
+  }
+}
+
+void ClusterManager::registerWorker(ThreadLocalClusterManager& worker) {
+  workers_.push_back(&worker);
+  for (auto& [name, cluster] : clusters_) {
+    worker.loop().post([&worker, info = cluster->info(), hosts = cluster->hosts()] {
+      worker.addOrUpdate(info, hosts);
+    });
+  }
+}
+
+void ClusterManager::onHostsChanged(const Cluster& cluster) {
+  for (auto* worker : workers_) {
+    worker->loop().post([worker, info = cluster.info(), hosts = cluster.hosts()] {
+      worker->addOrUpdate(info, hosts);
+    });
+  }
+}
+
+}  // namespace sheave::upstream
