@@ -108,8 +108,8 @@ show /api/v1/users       # -> api_service (retries on 5xx)
 show /api/v2/orders      # -> api_v2_service
 show /nope               # no route: 404, response flag NR in the access log
 
-sleep 0.5
-say "Access log (stdout of sheave-proxy)"
+say "Access log (stdout of sheave-proxy; flushed every second)"
+wait_for 5 "the access log" grep -q ' 404 NR ' "$workdir/access.log" || true
 cat "$workdir/access.log"
 
 if [ "$once" = 1 ]; then

@@ -20,6 +20,8 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     info_.start_time = parent.loop_.systemNow();
     info_.start_time_monotonic = start_;
     info_.downstream_remote_address = parent.connection_->remoteAddress().asString();
+    info_.downstream_direct_remote_address = info_.downstream_remote_address;
+    info_.connection_id = parent.connection_->id();
     info_.downstream_local_address = parent.connection_->localAddress().asString();
     for (const auto& factory : parent.config_->filter_factories) factory(*this);
     for (auto& f : filters_) f->setDecoderFilterCallbacks(*this);

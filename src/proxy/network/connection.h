@@ -89,6 +89,8 @@ class Connection : public DeferredDeletable {
   virtual size_t writeBufferLength() const = 0;
   virtual bool aboveHighWatermark() const = 0;
   virtual std::string_view negotiatedProtocol() const = 0;
+  // The TLS peer's certificate; null on plaintext connections or when the peer sent none.
+  virtual const PeerCertificateInfo* peerCertificate() const { return nullptr; }
   virtual EventLoop& loop() = 0;
 };
 

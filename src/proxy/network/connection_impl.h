@@ -45,6 +45,9 @@ class ConnectionImpl final : public Connection, public TransportSocketCallbacks 
   size_t writeBufferLength() const override { return write_buffer_.length(); }
   bool aboveHighWatermark() const override { return above_high_; }
   std::string_view negotiatedProtocol() const override { return transport_->negotiatedProtocol(); }
+  const PeerCertificateInfo* peerCertificate() const override {
+    return transport_->peerCertificate();
+  }
   EventLoop& loop() override { return loop_; }
 
   // TransportSocketCallbacks

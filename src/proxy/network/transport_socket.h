@@ -1,7 +1,10 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/network/buffer.h"
 
@@ -10,6 +13,19 @@ namespace sheave::network {
 // Declared here so connection.h can include this header (its factories take a TransportSocket).
 class Connection;
 enum class ConnectionEvent;
+
+// The peer's certificate as a TLS transport saw it, for later filters (RBAC principals, access
+// log %DOWNSTREAM_PEER_URI_SAN%, XFCC). Filled once, when the handshake completes.
+struct PeerCertificateInfo {
+  std::vector<std::string> uri_sans;
+  std::vector<std::string> dns_sans;
+  std::string subject;        // RFC 2253, e.g. "CN=test,O=sheave"
+  std::string serial_number;  // lower-case hex, no separators
+  std::chrono::system_clock::time_point not_before;
+  std::chrono::system_clock::time_point not_after;
+  // A validation context was configured and the certificate passed it (chain and SAN checks).
+  bool validated = false;
+};
 
 // What a transport socket may ask of the connection that owns it.
 class TransportSocketCallbacks {
@@ -51,6 +67,8 @@ class TransportSocket {
   // The connection is closing the fd (the socket must not touch it afterwards).
   virtual void closeSocket(ConnectionEvent event) = 0;
   virtual std::string_view failureReason() const = 0;
+  // Null unless a handshake completed and the peer presented a certificate.
+  virtual const PeerCertificateInfo* peerCertificate() const { return nullptr; }
 };
 
 }  // namespace sheave::network

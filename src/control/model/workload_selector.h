@@ -1,0 +1,23 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace sheave::control {
+
+// istio.type.v1beta1.WorkloadSelector: the workloads (by label) a policy
+// applies to. Empty matchLabels selects every workload in the namespace.
+struct WorkloadSelector {
+  std::map<std::string, std::string> match_labels;
+};
+
+// istio.type.v1beta1.PolicyTargetReference: a policy attached to a Gateway
+// API resource or a Service instead of a label selector.
+struct PolicyTargetReference {
+  std::string group;
+  std::string kind;
+  std::string name;
+  std::string namespace_name;  // "namespace"
+};
+
+}  // namespace sheave::control
