@@ -117,6 +117,7 @@ inline Status okStatus() { return Status(); }
 
 }  // namespace sheave
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration, it cannot be parenthesized.
 // Returns the error of a failed Result from the enclosing function.
 #define SHEAVE_RETURN_IF_ERROR(expr)            \
   do {                                          \
@@ -137,3 +138,4 @@ inline Status okStatus() { return Status(); }
     return std::move(tmp).error();                   \
   }                                                  \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
