@@ -28,6 +28,7 @@ namespace sheave::control {
 
 // Shared
 SHEAVE_MODEL_DECODER(WorkloadSelector);
+SHEAVE_MODEL_DECODER(NetworkingWorkloadSelector);
 SHEAVE_MODEL_DECODER(PolicyTargetReference);
 SHEAVE_MODEL_DECODER(ObjectMeta);
 

@@ -49,6 +49,12 @@ void decode(Decoder& d, const YAML::Node& n, const std::string& path, WorkloadSe
   m.field("matchLabels", out.match_labels);
 }
 
+void decode(Decoder& d, const YAML::Node& n, const std::string& path,
+            NetworkingWorkloadSelector& out) {
+  MapReader m(d, n, path);
+  m.field("labels", out.match_labels);
+}
+
 void decode(Decoder& d, const YAML::Node& n, const std::string& path, PolicyTargetReference& out) {
   MapReader m(d, n, path);
   m.field("group", out.group);

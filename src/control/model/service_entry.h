@@ -47,7 +47,7 @@ struct ServiceEntry {
   ServiceEntryLocation location = ServiceEntryLocation::kMeshExternal;
   ServiceEntryResolution resolution = ServiceEntryResolution::kNone;
   std::vector<WorkloadEntry> endpoints;
-  std::optional<WorkloadSelector> workload_selector;
+  std::optional<NetworkingWorkloadSelector> workload_selector;
   std::vector<std::string> export_to;
   std::vector<std::string> subject_alt_names;
 };

@@ -63,7 +63,7 @@ struct OutboundTrafficPolicy {
 };
 
 struct Sidecar {
-  std::optional<WorkloadSelector> workload_selector;
+  std::optional<NetworkingWorkloadSelector> workload_selector;
   std::vector<IstioIngressListener> ingress;
   std::vector<IstioEgressListener> egress;
   std::optional<ConnectionPoolSettings> inbound_connection_pool;

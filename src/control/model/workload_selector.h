@@ -11,6 +11,10 @@ struct WorkloadSelector {
   std::map<std::string, std::string> match_labels;
 };
 
+// istio.networking.v1.WorkloadSelector (ServiceEntry, Sidecar): the same
+// selection, but Istio spells the field `labels` there, not `matchLabels`.
+struct NetworkingWorkloadSelector : WorkloadSelector {};
+
 // istio.type.v1beta1.PolicyTargetReference: a policy attached to a Gateway
 // API resource or a Service instead of a label selector.
 struct PolicyTargetReference {

@@ -609,3 +609,60 @@ TEST(ConfigSetTest, LoadDirectoryReadsYamlFilesRecursivelyInOrder) {
 
 }  // namespace
 }  // namespace sheave::control
+
+namespace sheave::control {
+namespace {
+
+// ServiceEntry and Sidecar select workloads with `labels` (networking's
+// WorkloadSelector); the security and DestinationRule selectors say
+// `matchLabels`.
+TEST(ConfigSetTest, NetworkingWorkloadSelectorUsesLabels) {
+  ConfigSet set = parseDocuments(R"(apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: vms
+spec:
+  hosts: [vm.example.internal]
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  resolution: STATIC
+  workloadSelector:
+    labels:
+      app: vm
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: default
+spec:
+  workloadSelector:
+    labels:
+      app: ratings
+  egress:
+  - hosts: ["./*"]
+)",
+                                 "se.yaml");
+  ASSERT_TRUE(set.errors.empty()) << errorsOf(set);
+  ASSERT_EQ(set.service_entries.size(), 1u);
+  ASSERT_TRUE(set.service_entries[0].spec.workload_selector.has_value());
+  EXPECT_EQ(set.service_entries[0].spec.workload_selector->match_labels.at("app"), "vm");
+  ASSERT_EQ(set.sidecars.size(), 1u);
+  EXPECT_EQ(set.sidecars[0].spec.workload_selector->match_labels.at("app"), "ratings");
+  // matchLabels is not a field of this selector.
+  ConfigSet bad = parseDocuments(R"(apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: default
+spec:
+  workloadSelector:
+    matchLabels:
+      app: ratings
+)",
+                                 "sc.yaml");
+  ASSERT_EQ(bad.errors.size(), 1u);
+}
+
+}  // namespace
+}  // namespace sheave::control
