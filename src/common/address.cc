@@ -7,6 +7,8 @@
 
 namespace sheave {
 
+static_assert(sizeof(Address) == sizeof(sockaddr_in6), "Address must stay small: hosts hold one");
+
 Result<Address> Address::parse(std::string_view ip, uint16_t port) {
   // inet_pton needs a NUL-terminated string; INET6_ADDRSTRLEN bounds every valid literal.
   char buf[INET6_ADDRSTRLEN + 1];
@@ -17,19 +19,17 @@ Result<Address> Address::parse(std::string_view ip, uint16_t port) {
   buf[ip.size()] = '\0';
 
   Address a;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
-  if (inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    a.len_ = sizeof(sockaddr_in);
+  sockaddr_in& v4 = a.storage_.v4;
+  if (inet_pton(AF_INET, buf, &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(port);
     return a;
   }
   a.storage_ = {};
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
-  if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    a.len_ = sizeof(sockaddr_in6);
+  sockaddr_in6& v6 = a.storage_.v6;
+  if (inet_pton(AF_INET6, buf, &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(port);
     return a;
   }
   return invalidArgument("'" + std::string(ip) + "' is not an IPv4 or IPv6 address");
@@ -71,11 +71,9 @@ Address Address::fromSockaddr(const sockaddr* addr, socklen_t len) {
   Address a;
   if (addr == nullptr) return a;
   if (addr->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-    std::memcpy(&a.storage_, addr, sizeof(sockaddr_in));
-    a.len_ = sizeof(sockaddr_in);
+    std::memcpy(&a.storage_.v4, addr, sizeof(sockaddr_in));
   } else if (addr->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-    std::memcpy(&a.storage_, addr, sizeof(sockaddr_in6));
-    a.len_ = sizeof(sockaddr_in6);
+    std::memcpy(&a.storage_.v6, addr, sizeof(sockaddr_in6));
   }
   return a;
 }
@@ -94,12 +92,23 @@ Address Address::peerOf(int fd) {
   return fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+socklen_t Address::len() const {
+  switch (family()) {
+    case AF_INET:
+      return sizeof(sockaddr_in);
+    case AF_INET6:
+      return sizeof(sockaddr_in6);
+    default:
+      return 0;
+  }
+}
+
 uint16_t Address::port() const {
   switch (family()) {
     case AF_INET:
-      return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+      return ntohs(storage_.v4.sin_port);
     case AF_INET6:
-      return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+      return ntohs(storage_.v6.sin6_port);
     default:
       return 0;
   }
@@ -108,9 +117,9 @@ uint16_t Address::port() const {
 Address Address::withPort(uint16_t port) const {
   Address a = *this;
   if (family() == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&a.storage_)->sin_port = htons(port);
+    a.storage_.v4.sin_port = htons(port);
   } else if (family() == AF_INET6) {
-    reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port = htons(port);
+    a.storage_.v6.sin6_port = htons(port);
   }
   return a;
 }
@@ -119,11 +128,9 @@ std::string Address::ip() const {
   char buf[INET6_ADDRSTRLEN];
   const char* out = nullptr;
   if (family() == AF_INET) {
-    out = inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf,
-                    sizeof(buf));
+    out = inet_ntop(AF_INET, &storage_.v4.sin_addr, buf, sizeof(buf));
   } else if (family() == AF_INET6) {
-    out = inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf,
-                    sizeof(buf));
+    out = inet_ntop(AF_INET6, &storage_.v6.sin6_addr, buf, sizeof(buf));
   }
   return out == nullptr ? std::string() : std::string(out);
 }
@@ -136,10 +143,10 @@ std::string Address::asString() const {
 
 bool Address::isAnyAddress() const {
   if (family() == AF_INET) {
-    return reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return storage_.v4.sin_addr.s_addr == htonl(INADDR_ANY);
   }
   if (family() == AF_INET6) {
-    return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr);
+    return IN6_IS_ADDR_UNSPECIFIED(&storage_.v6.sin6_addr);
   }
   return false;
 }
@@ -147,13 +154,13 @@ bool Address::isAnyAddress() const {
 bool Address::operator==(const Address& other) const {
   if (family() != other.family()) return false;
   if (family() == AF_INET) {
-    auto* a = reinterpret_cast<const sockaddr_in*>(&storage_);
-    auto* b = reinterpret_cast<const sockaddr_in*>(&other.storage_);
+    const sockaddr_in* a = &storage_.v4;
+    const sockaddr_in* b = &other.storage_.v4;
     return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
   }
   if (family() == AF_INET6) {
-    auto* a = reinterpret_cast<const sockaddr_in6*>(&storage_);
-    auto* b = reinterpret_cast<const sockaddr_in6*>(&other.storage_);
+    const sockaddr_in6* a = &storage_.v6;
+    const sockaddr_in6* b = &other.storage_.v6;
     return a->sin6_port == b->sin6_port && a->sin6_scope_id == b->sin6_scope_id &&
            std::memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(in6_addr)) == 0;
   }

@@ -12,6 +12,7 @@
 namespace sheave {
 
 // An IPv4 or IPv6 socket address (ip + port). A value type: cheap to copy, no heap.
+// 28 bytes (sockaddr_in6), not sockaddr_storage's 128: every upstream host holds one.
 // A default-constructed Address is empty (family() == AF_UNSPEC) and prints as "".
 class Address {
  public:
@@ -28,9 +29,9 @@ class Address {
   static Address localOf(int fd);
   static Address peerOf(int fd);
 
-  const sockaddr* sockAddr() const { return reinterpret_cast<const sockaddr*>(&storage_); }
-  socklen_t len() const { return len_; }
-  int family() const { return storage_.ss_family; }
+  const sockaddr* sockAddr() const { return &storage_.any; }
+  socklen_t len() const;
+  int family() const { return storage_.any.sa_family; }
   bool empty() const { return family() == AF_UNSPEC; }
   uint16_t port() const;
   Address withPort(uint16_t port) const;
@@ -45,8 +46,14 @@ class Address {
   bool operator!=(const Address& other) const { return !(*this == other); }
 
  private:
-  sockaddr_storage storage_{};
-  socklen_t len_ = 0;
+  // The largest member first: `{}` zeroes the first member of a union, and
+  // operator== reads every byte of sockaddr_in6.
+  union Storage {
+    sockaddr_in6 v6;
+    sockaddr_in v4;
+    sockaddr any;
+  };
+  Storage storage_{};
 };
 
 }  // namespace sheave

@@ -4,6 +4,7 @@
 
 #include "common/logging.h"
 #include "common/uuid.h"
+#include "proxy/accesslog/downstream_connection_info.h"
 #include "proxy/http/date_provider.h"
 #include "proxy/http/headers.h"
 #include "proxy/http/http1/encoder.h"
@@ -19,10 +20,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
       : parent_(parent), id_(id), start_(parent.loop_.now()) {
     info_.start_time = parent.loop_.systemNow();
     info_.start_time_monotonic = start_;
-    info_.downstream_remote_address = parent.connection_->remoteAddress().asString();
-    info_.downstream_direct_remote_address = info_.downstream_remote_address;
-    info_.connection_id = parent.connection_->id();
-    info_.downstream_local_address = parent.connection_->localAddress().asString();
+    setDownstreamConnectionInfo(*parent.connection_, info_);
     for (const auto& factory : parent.config_->filter_factories) factory(*this);
     for (auto& f : filters_) f->setDecoderFilterCallbacks(*this);
     const auto& config = *parent.config_;
@@ -209,9 +207,12 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   bool responseStarted() const override { return response_started_; }
 
   void onDecoderFilterAboveWriteBufferHighWatermark() override {
+    ++read_disables_;
     parent_.connection_->readDisable(true);
   }
   void onDecoderFilterBelowWriteBufferLowWatermark() override {
+    if (read_disables_ == 0) return;
+    --read_disables_;
     parent_.connection_->readDisable(false);
   }
   void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) override {
@@ -420,6 +421,8 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     if (idle_timer_) idle_timer_->disable();
     if (request_timer_) request_timer_->disable();
     for (auto& f : filters_) f->onDestroy();
+    // Undo the stream's flow-control pauses: the connection outlives it.
+    for (; read_disables_ > 0; --read_disables_) parent_.connection_->readDisable(false);
     auto& stats = *parent_.config_->stats;
     auto now = parent_.loop_.now();
     info_.last_downstream_tx_byte_sent = now - start_;
@@ -484,6 +487,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   std::unique_ptr<network::Timer> idle_timer_;
   std::unique_ptr<network::Timer> request_timer_;
   uint32_t buffer_limit_override_ = 0;
+  int read_disables_ = 0;  // downstream readDisable(true) calls not undone yet
   int headers_stopped_at_ = -1;  // filter that stopped the headers
   int data_stopped_at_ = -1;     // filter buffering the body
   bool headers_end_stream_ = false;
@@ -602,7 +606,8 @@ void ConnectionManager::onHeaders(HeaderMap&& headers, const http1::MessageInfo&
 
 void ConnectionManager::mutateRequestHeaders(HeaderMap& headers, const http1::MessageInfo& info) {
   removeHopByHopHeaders(headers);
-  headers.set(":scheme", "http");
+  const std::string_view scheme = connection_->secure() ? "https" : "http";
+  headers.set(":scheme", scheme);
   const Address& remote = connection_->remoteAddress();
   const bool edge = config_->use_remote_address;
   if (edge) {
@@ -613,9 +618,9 @@ void ConnectionManager::mutateRequestHeaders(HeaderMap& headers, const http1::Me
     } else {
       removeEnvoyInternalHeaders(headers);
     }
-    headers.set("x-forwarded-proto", "http");
+    headers.set("x-forwarded-proto", scheme);
   } else if (!headers.has("x-forwarded-proto")) {
-    headers.set("x-forwarded-proto", "http");
+    headers.set("x-forwarded-proto", scheme);
   }
   if (config_->generate_request_id) {
     const bool regenerate = edge && !config_->preserve_external_request_id;

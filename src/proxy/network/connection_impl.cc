@@ -1,5 +1,6 @@
 #include "proxy/network/connection_impl.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -143,7 +144,9 @@ void ConnectionImpl::onFileReady(uint32_t ready) {
   }
   if (ready & kWrite) onWriteReady();
   if (state_ == State::kClosed) return;
-  if (ready & (kRead | kClosed)) onReadReady(/*reoffer=*/false);
+  const bool retry = retry_on_write_edge_ && (ready & kWrite);
+  if (retry) retry_on_write_edge_ = false;
+  if ((ready & (kRead | kClosed)) || retry) onReadReady(/*reoffer=*/false);
 }
 
 void ConnectionImpl::onConnectResult(int err) {
@@ -171,7 +174,19 @@ size_t ConnectionImpl::readCap() const {
 bool ConnectionImpl::shouldDrainReadBuffer() { return read_buffer_.length() >= readCap(); }
 
 void ConnectionImpl::setTransportSocketIsReadable() {
-  if (state_ == State::kOpen) read_resume_->scheduleCallbackNextIteration();
+  if (state_ != State::kOpen) return;
+  if (!transport_connected_ && fd_ >= 0) {
+    // Before kConnected a transport holds no application bytes, so this is a handshake that could
+    // not send (e.g. TLS wanting to write into a full socket buffer). Retrying every loop
+    // iteration would spin until the peer reads; the edge-triggered write event says when it can
+    // go on. A socket that is writable already retries at once, as below.
+    pollfd p{fd_, POLLOUT, 0};
+    if (::poll(&p, 1, 0) == 0) {
+      retry_on_write_edge_ = true;
+      return;
+    }
+  }
+  read_resume_->scheduleCallbackNextIteration();
 }
 
 void ConnectionImpl::flushWriteBuffer() {
@@ -182,6 +197,8 @@ void ConnectionImpl::flushWriteBuffer() {
 
 void ConnectionImpl::raiseEvent(ConnectionEvent event) {
   if (event == ConnectionEvent::kConnected) {
+    transport_connected_ = true;
+    retry_on_write_edge_ = false;
     deliverEvent(event);
     return;
   }

@@ -45,6 +45,10 @@ class ConnectionImpl final : public Connection, public TransportSocketCallbacks 
   size_t writeBufferLength() const override { return write_buffer_.length(); }
   bool aboveHighWatermark() const override { return above_high_; }
   std::string_view negotiatedProtocol() const override { return transport_->negotiatedProtocol(); }
+  bool secure() const override { return transport_->secure(); }
+  std::string_view requestedServerName() const override {
+    return transport_->requestedServerName();
+  }
   const PeerCertificateInfo* peerCertificate() const override {
     return transport_->peerCertificate();
   }
@@ -110,7 +114,11 @@ class ConnectionImpl final : public Connection, public TransportSocketCallbacks 
   bool write_end_stream_ = false;  // the user wrote end_stream
   bool force_write_ = false;
   bool above_high_ = false;
-  bool peer_closed_hint_ = false;  // sticky: some readiness report carried RDHUP/HUP/ERR
+  bool peer_closed_hint_ = false;     // sticky: some readiness report carried RDHUP/HUP/ERR
+  bool transport_connected_ = false;  // the transport raised kConnected (e.g. handshake done)
+  // A handshake asked for another pass while the socket could not take more bytes: retry it on
+  // the next write edge instead of spinning through loop iterations.
+  bool retry_on_write_edge_ = false;
 };
 
 }  // namespace sheave::network

@@ -69,6 +69,10 @@ class TransportSocket {
   virtual std::string_view failureReason() const = 0;
   // Null unless a handshake completed and the peer presented a certificate.
   virtual const PeerCertificateInfo* peerCertificate() const { return nullptr; }
+  // True for TLS: the connection is encrypted (":scheme" https, x-forwarded-proto).
+  virtual bool secure() const { return false; }
+  // The SNI the client asked for (server side), empty when none.
+  virtual std::string_view requestedServerName() const { return {}; }
 };
 
 }  // namespace sheave::network

@@ -12,9 +12,32 @@ namespace {
 constexpr std::string_view kHcmType =
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 constexpr std::string_view kTcpProxyType = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+constexpr std::string_view kRawBufferName = "envoy.transport_sockets.raw_buffer";
+constexpr std::string_view kRawBufferType =
+    "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
 
 bool emptyMatch(const envoy::config::listener::v3::FilterChain& chain) {
   return !chain.has_filter_chain_match() || chain.filter_chain_match().ByteSizeLong() == 0;
+}
+
+// The server side of a filter chain's transport_socket; null for plaintext (raw_buffer). Errors
+// are relative to the TransportSocket.
+Result<std::shared_ptr<network::tls::TlsSocketFactory>> buildTransportSocket(
+    const envoy::config::core::v3::TransportSocket& config, network::tls::SecretManager* secrets) {
+  using network::tls::TlsSocketFactory;
+  if (TlsSocketFactory::isTls(config)) {
+    return TlsSocketFactory::fromTransportSocket(config, /*server=*/true, secrets);
+  }
+  std::string_view type = config.typed_config().type_url();
+  type = type.substr(type.rfind('/') + 1);
+  if ((config.name().empty() || config.name() == kRawBufferName || config.name() == "raw_buffer") &&
+      (type.empty() || type == kRawBufferType)) {
+    return std::shared_ptr<TlsSocketFactory>();
+  }
+  return invalidArgument(
+      "unsupported transport socket '" +
+      (config.name().empty() ? std::string(type) : config.name()) +
+      "' (supported: envoy.transport_sockets.tls, envoy.transport_sockets.raw_buffer)");
 }
 
 }  // namespace
@@ -69,7 +92,11 @@ Result<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
         "filter_chains: more than one chain, or filter_chain_match, is not supported yet");
   }
   if (chain->has_transport_socket()) {
-    return invalidArgument(where + ".transport_socket: TLS is not supported yet");
+    auto factory = buildTransportSocket(chain->transport_socket(), context.secrets);
+    if (!factory.ok()) {
+      return network::tls::underField(std::move(factory).error(), where + ".transport_socket");
+    }
+    config->transport_socket_factory = std::move(factory).value();
   }
   if (chain->filters_size() != 1) {
     return invalidArgument(where +

@@ -8,6 +8,7 @@
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "proxy/filters/tcp_proxy/tcp_proxy.h"
 #include "proxy/http/connection_manager_config.h"
+#include "proxy/network/tls/tls_socket_factory.h"
 #include "proxy/stats/scope.h"
 
 namespace sheave::server {
@@ -31,6 +32,8 @@ struct ListenerConfig {
   uint32_t per_connection_buffer_limit_bytes = 1024 * 1024;
   std::shared_ptr<const http::ConnectionManagerConfig> http;
   std::shared_ptr<const tcp_proxy::TcpProxyConfig> tcp;
+  // The filter chain's transport_socket (DownstreamTlsContext); null: plaintext.
+  std::shared_ptr<network::tls::TlsSocketFactory> transport_socket_factory;
   std::shared_ptr<stats::Scope> scope;
   std::unique_ptr<ListenerStats> stats;
   envoy::config::listener::v3::Listener proto;  // for /config_dump
@@ -40,6 +43,8 @@ struct ListenerConfig {
     const http::FilterRegistry& http_filters;
     accesslog::AccessLogManager& access_logs;
     std::function<bool(const std::string&)> cluster_exists;
+    // Resolves secrets named by TLS contexts; may be null. Must outlive the listener.
+    network::tls::SecretManager* secrets = nullptr;
   };
   static Result<std::shared_ptr<const ListenerConfig>> create(
       const envoy::config::listener::v3::Listener& proto, Context& context);

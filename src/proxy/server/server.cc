@@ -14,6 +14,7 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "proxy/config/bootstrap_loader.h"
 #include "proxy/config/proto_json.h"
+#include "proxy/network/tls/tls_context.h"
 #include "proxy/server/builtin_extensions.h"
 #include "proxy/stats/stats_formatter.h"
 
@@ -77,6 +78,87 @@ std::string timestamp(std::chrono::system_clock::time_point t) {
   return google::protobuf::util::TimeUtil::ToString(ts);
 }
 
+namespace tlsv3 = envoy::extensions::transport_sockets::tls::v3;
+
+// Private keys, key passwords and session ticket keys never leave the process through the admin
+// interface: like Envoy, the config dump shows "[redacted]" in their place.
+void redact(envoy::config::core::v3::DataSource& source) {
+  using DS = envoy::config::core::v3::DataSource;
+  switch (source.specifier_case()) {
+    case DS::kFilename:
+      source.set_filename("[redacted]");
+      break;
+    case DS::kInlineBytes:
+      source.set_inline_bytes("[redacted]");
+      break;
+    case DS::kInlineString:
+      source.set_inline_string("[redacted]");
+      break;
+    case DS::kEnvironmentVariable:
+      source.set_environment_variable("[redacted]");
+      break;
+    default:
+      break;
+  }
+}
+
+void redact(tlsv3::TlsCertificate& cert) {
+  if (cert.has_private_key()) redact(*cert.mutable_private_key());
+  if (cert.has_password()) redact(*cert.mutable_password());
+}
+
+void redact(tlsv3::CommonTlsContext& common) {
+  for (auto& cert : *common.mutable_tls_certificates()) redact(cert);
+}
+
+void redact(envoy::config::core::v3::TransportSocket& socket) {
+  auto* any = socket.mutable_typed_config();
+  if (tlsv3::DownstreamTlsContext tls;
+      any->Is<tlsv3::DownstreamTlsContext>() && any->UnpackTo(&tls)) {
+    redact(*tls.mutable_common_tls_context());
+    if (tls.has_session_ticket_keys()) {
+      for (auto& key : *tls.mutable_session_ticket_keys()->mutable_keys()) redact(key);
+    }
+    any->PackFrom(tls);
+  } else if (tlsv3::UpstreamTlsContext up;
+             any->Is<tlsv3::UpstreamTlsContext>() && any->UnpackTo(&up)) {
+    redact(*up.mutable_common_tls_context());
+    any->PackFrom(up);
+  }
+}
+
+void redact(tlsv3::Secret& secret) {
+  if (secret.has_tls_certificate()) redact(*secret.mutable_tls_certificate());
+  if (secret.has_session_ticket_keys()) {
+    for (auto& key : *secret.mutable_session_ticket_keys()->mutable_keys()) redact(key);
+  }
+}
+
+void redact(envoy::config::listener::v3::Listener& listener) {
+  for (auto& chain : *listener.mutable_filter_chains()) {
+    if (chain.has_transport_socket()) redact(*chain.mutable_transport_socket());
+  }
+  if (listener.has_default_filter_chain() &&
+      listener.default_filter_chain().has_transport_socket()) {
+    redact(*listener.mutable_default_filter_chain()->mutable_transport_socket());
+  }
+}
+
+void redact(envoy::config::cluster::v3::Cluster& cluster) {
+  if (cluster.has_transport_socket()) redact(*cluster.mutable_transport_socket());
+  for (auto& match : *cluster.mutable_transport_socket_matches()) {
+    if (match.has_transport_socket()) redact(*match.mutable_transport_socket());
+  }
+}
+
+envoy::config::bootstrap::v3::Bootstrap redacted(envoy::config::bootstrap::v3::Bootstrap b) {
+  auto* sr = b.mutable_static_resources();
+  for (auto& secret : *sr->mutable_secrets()) redact(secret);
+  for (auto& listener : *sr->mutable_listeners()) redact(listener);
+  for (auto& cluster : *sr->mutable_clusters()) redact(cluster);
+  return b;
+}
+
 }  // namespace
 
 Server::Server(Options options) : options_(std::move(options)) {}
@@ -118,10 +200,16 @@ Status Server::load() {
       server_scope_->gauge("memory_allocated"), server_scope_->gauge("memory_heap_size"),
       server_scope_->gauge("total_connections")});
   access_logs_ = std::make_unique<accesslog::AccessLogManager>(*store_);
-  clusters_ = std::make_unique<upstream::ClusterManager>(main_loop_, *store_);
+  const auto& sr = bootstrap_.static_resources();
+  // Secrets first: cluster and listener TLS contexts resolve their sds_config names here.
+  secrets_ = std::make_unique<network::tls::SecretManager>();
+  if (auto status = secrets_->addStaticSecrets(sr.secrets()); !status.ok()) {
+    return network::tls::underField(std::move(status).error(), "static_resources.secrets")
+        .at(where);
+  }
+  clusters_ = std::make_unique<upstream::ClusterManager>(main_loop_, *store_, secrets_.get());
   registerBuiltinHttpFilters(http_filters_);
 
-  const auto& sr = bootstrap_.static_resources();
   for (int i = 0; i < sr.clusters_size(); ++i) {
     auto status = clusters_->addCluster(sr.clusters(i));
     if (!status.ok()) {
@@ -129,11 +217,9 @@ Status Server::load() {
                                           std::to_string(i) + "]");
     }
   }
-  if (sr.secrets_size() > 0) {
-    return invalidArgument("static_resources.secrets: TLS is not supported yet").at(where);
-  }
   ListenerConfig::Context context{*store_, http_filters_, *access_logs_,
-                                  [this](const std::string& name) { return clusters_->has(name); }};
+                                  [this](const std::string& name) { return clusters_->has(name); },
+                                  secrets_.get()};
   for (int i = 0; i < sr.listeners_size(); ++i) {
     auto listener = ListenerConfig::create(sr.listeners(i), context);
     if (!listener.ok()) {
@@ -517,12 +603,13 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
   std::ostringstream o;
   o << "{\"configs\":[";
   // Bootstrap.
+  const auto dumped = redacted(bootstrap_);
   o << "{\"@type\":\"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\",\"bootstrap\":"
-    << plainJson(bootstrap_) << "," << updated << "}";
+    << plainJson(dumped) << "," << updated << "}";
   // Clusters.
   o << ",{\"@type\":\"type.googleapis.com/"
        "envoy.admin.v3.ClustersConfigDump\",\"static_clusters\":[";
-  const auto& sr = bootstrap_.static_resources();
+  const auto& sr = dumped.static_resources();
   for (int i = 0; i < sr.clusters_size(); ++i) {
     if (i) o << ",";
     o << "{\"cluster\":" << typedJson(sr.clusters(i)) << "," << updated << "}";
@@ -549,6 +636,14 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
     if (!first) o << ",";
     first = false;
     o << "{\"route_config\":" << typedJson(hcm.route_config()) << "," << updated << "}";
+  }
+  o << "]}";
+  // Secrets, as static_resources gave them (redacted).
+  o << ",{\"@type\":\"type.googleapis.com/envoy.admin.v3.SecretsConfigDump\",\"static_secrets\":[";
+  for (int i = 0; i < sr.secrets_size(); ++i) {
+    if (i) o << ",";
+    o << "{\"name\":\"" << jsonEscape(sr.secrets(i).name()) << "\"," << updated
+      << ",\"secret\":" << typedJson(sr.secrets(i)) << "}";
   }
   o << "]}";
   o << "]}\n";

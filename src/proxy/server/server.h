@@ -10,6 +10,7 @@
 #include "proxy/accesslog/access_log.h"
 #include "proxy/http/filter_registry.h"
 #include "proxy/network/event_loop.h"
+#include "proxy/network/tls/secret_manager.h"
 #include "proxy/server/admin.h"
 #include "proxy/server/listener_config.h"
 #include "proxy/server/options.h"
@@ -69,6 +70,8 @@ class Server {
   std::unique_ptr<ServerStats> server_stats_;
   std::unique_ptr<network::Timer> flush_timer_;
   std::unique_ptr<accesslog::AccessLogManager> access_logs_;
+  // static_resources.secrets; before the clusters and listeners whose TLS contexts watch it.
+  std::unique_ptr<network::tls::SecretManager> secrets_;
   http::FilterRegistry http_filters_;
   std::unique_ptr<upstream::ClusterManager> clusters_;
   std::vector<std::shared_ptr<const ListenerConfig>> listeners_;

@@ -67,7 +67,9 @@ void Worker::onAccept(const ListenerConfig& config, int fd, const Address& local
     ::close(fd);
     return;
   }
-  auto connection = network::Connection::createServer(loop_, fd, local, remote);
+  const auto& tls = config.transport_socket_factory;
+  auto connection = network::Connection::createServer(loop_, fd, local, remote,
+                                                      tls ? tls->createTransportSocket() : nullptr);
   connection->setBufferLimits(config.per_connection_buffer_limit_bytes);
   config.stats->downstream_cx_total.inc();
   config.stats->downstream_cx_active.inc();

@@ -9,15 +9,16 @@ namespace sheave::stats {
 
 // A value that goes up and down (active connections, buffered bytes).
 // Unsigned like Envoy's gauges: a dec() below zero wraps, which is a bug in
-// the caller, not something to paper over here.
+// the caller, not something to paper over here. 24 bytes.
 class Gauge : public Metric {
  public:
   // Envoy's hot-restart import modes. Sheave has no hot restart; the mode is
   // kept so that code ported from Envoy's stat definitions reads the same.
-  enum class ImportMode { kUninitialized, kNeverImport, kAccumulate, kHiddenAccumulate };
+  enum class ImportMode : uint8_t { kUninitialized, kNeverImport, kAccumulate, kHiddenAccumulate };
 
-  Gauge(std::string name, std::string tag_extracted_name, std::vector<Tag> tags, ImportMode mode)
-      : Metric(std::move(name), std::move(tag_extracted_name), std::move(tags)), mode_(mode) {}
+  // A gauge outside any Store (tests); Scope::gauge() makes named ones.
+  explicit Gauge(ImportMode mode = ImportMode::kAccumulate)
+      : Metric(Kind::kGauge, static_cast<uint8_t>(mode)) {}
 
   void inc() { add(1); }
   void dec() { sub(1); }
@@ -34,17 +35,10 @@ class Gauge : public Metric {
     markUsed();
   }
   uint64_t value() const { return value_.load(std::memory_order_relaxed); }
-  bool used() const { return used_.load(std::memory_order_relaxed); }
-  ImportMode importMode() const { return mode_; }
+  ImportMode importMode() const { return static_cast<ImportMode>(aux()); }
 
  private:
-  void markUsed() {
-    if (!used_.load(std::memory_order_relaxed)) used_.store(true, std::memory_order_relaxed);
-  }
-
   std::atomic<uint64_t> value_{0};
-  std::atomic<bool> used_{false};
-  const ImportMode mode_;
 };
 
 }  // namespace sheave::stats

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
+#include <set>
 
 namespace sheave::stats {
 
@@ -68,44 +70,88 @@ std::vector<double> HistogramSnapshot::computedQuantiles() const {
   return out;
 }
 
-Histogram::Histogram(std::string name, std::string tag_extracted_name, std::vector<Tag> tags,
-                     Unit unit, std::vector<double> bounds)
-    : Metric(std::move(name), std::move(tag_extracted_name), std::move(tags)),
-      unit_(unit),
-      bounds_(std::move(bounds)),
-      counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
-  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
-  last_merged_counts_.assign(bounds_.size() + 1, 0);
+const std::vector<double>* internBuckets(const std::vector<double>& bounds) {
+  static std::mutex mu;
+  static std::set<std::vector<double>>* buckets = new std::set<std::vector<double>>();
+  std::lock_guard<std::mutex> lock(mu);
+  return &*buckets->insert(bounds).first;
+}
+
+// Allocated on the first record(). The merge state is only touched by merge()
+// and interval(), under `mu`.
+struct Histogram::Data {
+  explicit Data(size_t buckets)
+      : counts(new std::atomic<uint64_t>[buckets]), last_counts(buckets, 0) {
+    for (size_t i = 0; i < buckets; ++i) counts[i].store(0, std::memory_order_relaxed);
+  }
+
+  std::unique_ptr<std::atomic<uint64_t>[]> counts;  // bounds + 1; the last is overflow
+  std::atomic<uint64_t> sum{0};
+  std::atomic<uint64_t> min{UINT64_MAX};
+  std::atomic<uint64_t> max{0};
+
+  mutable std::mutex mu;
+  std::vector<uint64_t> last_counts;      // guarded by mu
+  uint64_t last_sum = 0;                  // guarded by mu
+  std::vector<uint64_t> interval_counts;  // guarded by mu; empty until a merge
+  uint64_t interval_sum = 0;              // guarded by mu
+  std::optional<uint64_t> interval_min;   // guarded by mu
+  std::optional<uint64_t> interval_max;   // guarded by mu
+};
+
+Histogram::Histogram(Unit unit, const std::vector<double>& bounds)
+    : Histogram(unit, internBuckets(bounds)) {}
+
+Histogram::Histogram(Unit unit, const std::vector<double>* bounds)
+    : Metric(Kind::kHistogram, static_cast<uint8_t>(unit)), bounds_(bounds) {}
+
+Histogram::~Histogram() { delete data_.load(std::memory_order_acquire); }
+
+Histogram::Data& Histogram::allocate() {
+  auto* fresh = new Data(bounds_->size() + 1);
+  Data* expected = nullptr;
+  if (data_.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;  // another worker won the race
+  return *expected;
 }
 
 void Histogram::record(uint64_t value) {
+  Data* d = data();
+  if (d == nullptr) d = &allocate();
   // First bound >= value: Prometheus' "le" semantics.
-  const auto it = std::lower_bound(bounds_.begin(), bounds_.end(), static_cast<double>(value));
-  counts_[static_cast<size_t>(it - bounds_.begin())].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(value, std::memory_order_relaxed);
+  const auto it = std::lower_bound(bounds_->begin(), bounds_->end(), static_cast<double>(value));
+  d->counts[static_cast<size_t>(it - bounds_->begin())].fetch_add(1, std::memory_order_relaxed);
+  d->sum.fetch_add(value, std::memory_order_relaxed);
   // Min and max only move early in a histogram's life; the loads keep the
   // common case read-only.
-  uint64_t cur = min_.load(std::memory_order_relaxed);
-  while (value < cur && !min_.compare_exchange_weak(cur, value, std::memory_order_relaxed)) {
+  uint64_t cur = d->min.load(std::memory_order_relaxed);
+  while (value < cur && !d->min.compare_exchange_weak(cur, value, std::memory_order_relaxed)) {
   }
-  cur = max_.load(std::memory_order_relaxed);
-  while (value > cur && !max_.compare_exchange_weak(cur, value, std::memory_order_relaxed)) {
+  cur = d->max.load(std::memory_order_relaxed);
+  while (value > cur && !d->max.compare_exchange_weak(cur, value, std::memory_order_relaxed)) {
   }
-  if (!used_.load(std::memory_order_relaxed)) used_.store(true, std::memory_order_relaxed);
+  markUsed();
+}
+
+HistogramSnapshot Histogram::emptySnapshot() const {
+  HistogramSnapshot s;
+  s.bounds = *bounds_;
+  s.counts.assign(bounds_->size() + 1, 0);
+  return s;
 }
 
 HistogramSnapshot Histogram::cumulative() const {
-  HistogramSnapshot s;
-  s.bounds = bounds_;
-  s.counts.resize(bounds_.size() + 1);
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    s.counts[i] = counts_[i].load(std::memory_order_relaxed);
+  HistogramSnapshot s = emptySnapshot();
+  const Data* d = data();
+  if (d == nullptr) return s;
+  for (size_t i = 0; i < s.counts.size(); ++i) {
+    s.counts[i] = d->counts[i].load(std::memory_order_relaxed);
     s.sample_count += s.counts[i];
   }
-  s.sample_sum = sum_.load(std::memory_order_relaxed);
+  s.sample_sum = d->sum.load(std::memory_order_relaxed);
   if (s.sample_count > 0) {
-    s.min = min_.load(std::memory_order_relaxed);
-    s.max = max_.load(std::memory_order_relaxed);
+    s.min = d->min.load(std::memory_order_relaxed);
+    s.max = d->max.load(std::memory_order_relaxed);
     // A reader can race a first record(): the count is in, min/max not yet.
     if (*s.min == UINT64_MAX) s.min.reset();
     if (s.max && s.min && *s.max < *s.min) s.max.reset();
@@ -114,34 +160,37 @@ HistogramSnapshot Histogram::cumulative() const {
 }
 
 HistogramSnapshot Histogram::interval() const {
-  std::lock_guard<std::mutex> lock(merge_mu_);
-  if (!merged_once_) {
-    HistogramSnapshot empty;
-    empty.bounds = bounds_;
-    empty.counts.assign(bounds_.size() + 1, 0);
-    return empty;
-  }
-  return interval_;
+  HistogramSnapshot s = emptySnapshot();
+  const Data* d = data();
+  if (!flag().load(std::memory_order_acquire) || d == nullptr) return s;
+  std::lock_guard<std::mutex> lock(d->mu);
+  if (d->interval_counts.empty()) return s;  // samples arrived after the last merge
+  s.counts = d->interval_counts;
+  for (uint64_t c : s.counts) s.sample_count += c;
+  s.sample_sum = d->interval_sum;
+  s.min = d->interval_min;
+  s.max = d->interval_max;
+  s.extremes_exact = false;
+  return s;
 }
 
 void Histogram::merge() {
-  HistogramSnapshot now = cumulative();
-  std::lock_guard<std::mutex> lock(merge_mu_);
-  HistogramSnapshot iv;
-  iv.bounds = bounds_;
-  iv.counts.resize(now.counts.size());
-  for (size_t i = 0; i < now.counts.size(); ++i) {
-    iv.counts[i] = now.counts[i] - last_merged_counts_[i];
-    iv.sample_count += iv.counts[i];
+  // Without data nothing was recorded: the interval is empty either way, but
+  // the flag makes the next merge after the first sample report it.
+  if (Data* d = data()) {
+    HistogramSnapshot now = cumulative();
+    std::lock_guard<std::mutex> lock(d->mu);
+    d->interval_counts.resize(now.counts.size());
+    for (size_t i = 0; i < now.counts.size(); ++i) {
+      d->interval_counts[i] = now.counts[i] - d->last_counts[i];
+    }
+    d->interval_sum = now.sample_sum - d->last_sum;
+    d->interval_min = now.min;
+    d->interval_max = now.max;
+    d->last_counts = std::move(now.counts);
+    d->last_sum = now.sample_sum;
   }
-  iv.sample_sum = now.sample_sum - last_merged_sum_;
-  iv.min = now.min;
-  iv.max = now.max;
-  iv.extremes_exact = false;
-  last_merged_counts_ = std::move(now.counts);
-  last_merged_sum_ = now.sample_sum;
-  interval_ = std::move(iv);
-  merged_once_ = true;
+  flag().store(true, std::memory_order_release);
 }
 
 std::string_view histogramUnitName(Histogram::Unit unit) {

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -49,18 +48,22 @@ struct HistogramSnapshot {
 // A distribution of values (latencies in ms, sizes in bytes) over fixed
 // buckets. record() is a bucket search over ~20 bounds plus relaxed atomic
 // adds, safe from any worker without a lock.
+//
+// Most histograms of a large config never see a sample (a cluster nobody
+// calls), so the buckets are allocated on the first record(): an unused
+// histogram is 32 bytes.
 class Histogram : public Metric {
  public:
-  enum class Unit { kUnspecified, kBytes, kMicroseconds, kMilliseconds, kPercent };
+  enum class Unit : uint8_t { kUnspecified, kBytes, kMicroseconds, kMilliseconds, kPercent };
 
-  Histogram(std::string name, std::string tag_extracted_name, std::vector<Tag> tags, Unit unit,
-            std::vector<double> bounds);
+  // A histogram outside any Store (tests); Scope::histogram() makes named ones.
+  Histogram(Unit unit, const std::vector<double>& bounds);
+  ~Histogram();
 
   void record(uint64_t value);
 
-  Unit unit() const { return unit_; }
-  const std::vector<double>& bounds() const { return bounds_; }
-  bool used() const { return used_.load(std::memory_order_relaxed); }
+  Unit unit() const { return static_cast<Unit>(aux()); }
+  const std::vector<double>& bounds() const { return *bounds_; }
 
   // Everything recorded since the histogram was created.
   HistogramSnapshot cumulative() const;
@@ -73,21 +76,21 @@ class Histogram : public Metric {
   void merge();
 
  private:
-  const Unit unit_;
-  const std::vector<double> bounds_;
-  // bounds_.size() + 1 counters; the last one is the overflow bucket.
-  std::unique_ptr<std::atomic<uint64_t>[]> counts_;
-  std::atomic<uint64_t> sum_{0};
-  std::atomic<uint64_t> min_{UINT64_MAX};
-  std::atomic<uint64_t> max_{0};
-  std::atomic<bool> used_{false};
+  friend class StatNode;
+  struct Data;
+  // `bounds` must outlive the histogram (internBuckets()).
+  Histogram(Unit unit, const std::vector<double>* bounds);
+  Data* data() const { return data_.load(std::memory_order_acquire); }
+  Data& allocate();
+  HistogramSnapshot emptySnapshot() const;
 
-  mutable std::mutex merge_mu_;
-  std::vector<uint64_t> last_merged_counts_;  // guarded by merge_mu_
-  uint64_t last_merged_sum_ = 0;              // guarded by merge_mu_
-  HistogramSnapshot interval_;                // guarded by merge_mu_
-  bool merged_once_ = false;                  // guarded by merge_mu_
+  const std::vector<double>* const bounds_;
+  std::atomic<Data*> data_{nullptr};
 };
+
+// Bucket bounds are shared: histograms point into this process-wide set
+// (its entries, a handful from the stats config, are never freed).
+const std::vector<double>* internBuckets(const std::vector<double>& bounds);
 
 std::string_view histogramUnitName(Histogram::Unit unit);
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace sheave::stats {
 namespace {
@@ -196,10 +197,12 @@ std::map<std::string, uint64_t> scalarValues(
     const Store& store, const std::function<bool(const std::string&, bool)>& keep) {
   std::map<std::string, uint64_t> out;
   for (const auto& c : store.counters()) {
-    if (keep(c->name(), c->used())) out.emplace(c->name(), c->value());
+    std::string name = c->name();
+    if (keep(name, c->used())) out.emplace(std::move(name), c->value());
   }
   for (const auto& g : store.gauges()) {
-    if (keep(g->name(), g->used())) out.emplace(g->name(), g->value());
+    std::string name = g->name();
+    if (keep(name, g->used())) out.emplace(std::move(name), g->value());
   }
   return out;
 }
@@ -215,8 +218,9 @@ std::string StatsFormatter::text(const Store& store) const {
     out.push_back('\n');
   }
   for (const auto& h : store.histograms()) {
-    if (!selected(h->name(), h->used())) continue;
-    out += h->name();
+    const std::string name = h->name();
+    if (!selected(name, h->used())) continue;
+    out += name;
     out += ": ";
     if (!h->used()) {
       out += "No recorded values\n";
@@ -250,10 +254,11 @@ std::string StatsFormatter::json(const Store& store) const {
   }
   std::string computed;
   for (const auto& h : store.histograms()) {
-    if (!selected(h->name(), h->used())) continue;
+    const std::string name = h->name();
+    if (!selected(name, h->used())) continue;
     if (!computed.empty()) computed.push_back(',');
     computed += "{\"name\":";
-    appendJsonString(computed, h->name());
+    appendJsonString(computed, name);
     computed += ",\"values\":[";
     const std::vector<double> interval = h->interval().computedQuantiles();
     const std::vector<double> cumulative = h->cumulative().computedQuantiles();
@@ -288,45 +293,63 @@ std::string StatsFormatter::prometheus(const Store& store) const {
     std::map<std::string, std::string> lines;
   };
   std::map<std::string, Family> families;
-  auto add = [&families](Type type, const Metric& m, std::string lines) {
-    std::string family = "envoy_" + prometheusSanitizeName(m.tagExtractedName());
-    auto [it, inserted] = families.try_emplace(family, Family{type, {}});
+  // Tags are not stored with the stats: they are extracted here, once per
+  // stat and scrape, from the full name.
+  const TagProducer& producer = store.tagProducer();
+  struct Labeled {
+    std::string name;
+    std::string family;
+    std::vector<Tag> tags;
+  };
+  auto label = [&](const Metric& m) {
+    Labeled l;
+    l.name = m.name();
+    if (!selected(l.name, m.used())) return std::optional<Labeled>();
+    l.family = "envoy_" + prometheusSanitizeName(producer.produceTags(l.name, l.tags));
+    return std::optional<Labeled>(std::move(l));
+  };
+  auto add = [&families](Type type, Labeled& l, std::string lines) {
+    auto [it, inserted] = families.try_emplace(l.family, Family{type, {}});
     // A family has one type; a stat of another type under the same name
     // would make the exposition invalid, so it is left out.
     if (it->second.type != type) return;
-    it->second.lines.emplace(m.name(), std::move(lines));
+    it->second.lines.emplace(std::move(l.name), std::move(lines));
   };
 
   for (const auto& c : store.counters()) {
-    if (!selected(c->name(), c->used())) continue;
-    std::string family = "envoy_" + prometheusSanitizeName(c->tagExtractedName());
-    add(Type::kCounter, *c,
-        family + prometheusLabels(c->tags()) + " " + std::to_string(c->value()) + "\n");
+    auto l = label(*c);
+    if (!l) continue;
+    std::string line =
+        l->family + prometheusLabels(l->tags) + " " + std::to_string(c->value()) + "\n";
+    add(Type::kCounter, *l, std::move(line));
   }
   for (const auto& g : store.gauges()) {
-    if (!selected(g->name(), g->used())) continue;
-    std::string family = "envoy_" + prometheusSanitizeName(g->tagExtractedName());
-    add(Type::kGauge, *g,
-        family + prometheusLabels(g->tags()) + " " + std::to_string(g->value()) + "\n");
+    auto l = label(*g);
+    if (!l) continue;
+    std::string line =
+        l->family + prometheusLabels(l->tags) + " " + std::to_string(g->value()) + "\n";
+    add(Type::kGauge, *l, std::move(line));
   }
   for (const auto& h : store.histograms()) {
-    if (!selected(h->name(), h->used())) continue;
-    std::string family = "envoy_" + prometheusSanitizeName(h->tagExtractedName());
+    auto l = label(*h);
+    if (!l) continue;
+    const std::string& family = l->family;
+    const std::vector<Tag>& tags = l->tags;
     const HistogramSnapshot snap = h->cumulative();
     const std::vector<uint64_t> cumulative = snap.cumulativeCounts();
     std::string lines;
     for (size_t i = 0; i < snap.bounds.size(); ++i) {
       lines += family + "_bucket" +
-               prometheusLabels(h->tags(), "le", fmt::format("{}", snap.bounds[i])) + " " +
+               prometheusLabels(tags, "le", fmt::format("{}", snap.bounds[i])) + " " +
                std::to_string(cumulative[i]) + "\n";
     }
-    lines += family + "_bucket" + prometheusLabels(h->tags(), "le", "+Inf") + " " +
+    lines += family + "_bucket" + prometheusLabels(tags, "le", "+Inf") + " " +
              std::to_string(snap.sample_count) + "\n";
-    lines += family + "_sum" + prometheusLabels(h->tags()) + " " + std::to_string(snap.sample_sum) +
-             "\n";
-    lines += family + "_count" + prometheusLabels(h->tags()) + " " +
-             std::to_string(snap.sample_count) + "\n";
-    add(Type::kHistogram, *h, std::move(lines));
+    lines +=
+        family + "_sum" + prometheusLabels(tags) + " " + std::to_string(snap.sample_sum) + "\n";
+    lines +=
+        family + "_count" + prometheusLabels(tags) + " " + std::to_string(snap.sample_count) + "\n";
+    add(Type::kHistogram, *l, std::move(lines));
   }
 
   std::string out;

@@ -9,10 +9,6 @@
 #include "proxy/stats/scope.h"
 #include "proxy/stats/tag_extractor.h"
 
-namespace re2 {
-class RE2;
-}
-
 namespace sheave::stats {
 
 // The StringMatcher of a histogram_bucket_settings entry.
@@ -35,43 +31,20 @@ struct StoreOptions {
   std::vector<HistogramBucketSetting> histogram_bucket_settings;
 };
 
-// The set of all live stats, indexed by full name. Shared by every scope
-// (each holds it by shared_ptr) so a scope may outlive the Store.
-class StatRegistry {
- public:
-  StatRegistry(
-      TagProducer tags,
-      std::vector<std::pair<std::unique_ptr<re2::RE2>, std::vector<double>>> bucket_settings);
-  ~StatRegistry();
-
-  std::shared_ptr<Counter> counter(const std::string& name);
-  std::shared_ptr<Gauge> gauge(const std::string& name, Gauge::ImportMode mode);
-  std::shared_ptr<Histogram> histogram(const std::string& name, Histogram::Unit unit);
-
-  // Forgets names whose stat has died; called by a scope as it dies.
-  void purge(const std::vector<std::string>& counter_names,
-             const std::vector<std::string>& gauge_names,
-             const std::vector<std::string>& histogram_names);
-
-  std::vector<std::shared_ptr<Counter>> counters() const;
-  std::vector<std::shared_ptr<Gauge>> gauges() const;
-  std::vector<std::shared_ptr<Histogram>> histograms() const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
 // The root scope (empty prefix) and the way to read every stat. Created once
 // at startup; the admin handler and stat sinks read it.
 class Store : public Scope {
  public:
   static Result<std::unique_ptr<Store>> create(const StoreOptions& options = {});
 
-  // Live stats, sorted by full name.
+  // Live stats, sorted by full name. Each pointer keeps its stat (and the
+  // stats created next to it) alive.
   std::vector<std::shared_ptr<Counter>> counters() const;
   std::vector<std::shared_ptr<Gauge>> gauges() const;
   std::vector<std::shared_ptr<Histogram>> histograms() const;
+
+  // The tag extractors, for output that labels stats (Prometheus).
+  const TagProducer& tagProducer() const;
 
   // Closes the current histogram interval (Envoy does this at every stats
   // flush, stats_flush_interval, default 5 s). Main thread.

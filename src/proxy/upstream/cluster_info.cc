@@ -1,11 +1,25 @@
 #include "proxy/upstream/cluster_info.h"
 
+#include <mutex>
 #include <string>
 
 namespace sheave::upstream {
 
+namespace {
+// The stats ClusterStats creates up front (the 5 response classes included),
+// so that they are laid out in one piece.
+constexpr uint32_t kCounters = 36;
+constexpr uint32_t kGauges = 5;
+constexpr uint32_t kHistograms = 3;
+
+stats::Scope& reserved(stats::Scope& scope) {
+  scope.reserve(kCounters, kGauges, kHistograms);
+  return scope;
+}
+}  // namespace
+
 ClusterStats::ClusterStats(stats::Scope& s)
-    : scope(s),
+    : scope(reserved(s)),
       upstream_cx_total(s.counter("upstream_cx_total")),
       upstream_cx_active(s.gauge("upstream_cx_active")),
       upstream_cx_http1_total(s.counter("upstream_cx_http1_total")),
@@ -51,18 +65,53 @@ ClusterStats::ClusterStats(stats::Scope& s)
     by_class_[c] = &s.counter("upstream_rq_" + std::to_string(c) + "xx");
 }
 
-stats::Counter& ClusterStats::upstreamRqCode(uint32_t code) {
-  if (code >= by_code_.size()) code = 0;
-  stats::Counter* c = by_code_[code].load(std::memory_order_acquire);
-  if (c != nullptr) return *c;
-  // First response with this code on this cluster: create it once.
-  std::lock_guard<std::mutex> lock(mutex_);
-  c = by_code_[code].load(std::memory_order_relaxed);
-  if (c == nullptr) {
-    c = &scope.counter("upstream_rq_" + std::to_string(code));
-    by_code_[code].store(c, std::memory_order_release);
+struct ClusterStats::CodeCounters {
+  static constexpr uint32_t kSlots = 16;
+  // key = code + 1, so that 0 marks a free slot. A slot's counter is
+  // published before its key, so a reader that sees the key sees the counter.
+  std::array<std::atomic<uint32_t>, kSlots> keys{};
+  std::array<std::atomic<stats::Counter*>, kSlots> counters{};
+
+  stats::Counter* find(uint32_t key) const {
+    for (uint32_t i = 0; i < kSlots; ++i) {
+      const uint32_t slot = (key + i) % kSlots;
+      const uint32_t k = keys[slot].load(std::memory_order_acquire);
+      if (k == key) return counters[slot].load(std::memory_order_relaxed);
+      if (k == 0) return nullptr;
+    }
+    return nullptr;
   }
-  return *c;
+};
+
+ClusterStats::~ClusterStats() { delete by_code_.load(std::memory_order_acquire); }
+
+stats::Counter& ClusterStats::upstreamRqCode(uint32_t code) {
+  if (code >= 600) code = 0;
+  const uint32_t key = code + 1;
+  if (const CodeCounters* table = by_code_.load(std::memory_order_acquire)) {
+    if (stats::Counter* c = table->find(key)) return *c;
+  }
+  // First response with this code on this cluster. Rare enough to share one
+  // lock between all clusters.
+  static std::mutex insert_mutex;
+  std::lock_guard<std::mutex> lock(insert_mutex);
+  CodeCounters* table = by_code_.load(std::memory_order_acquire);
+  if (table == nullptr) {
+    table = new CodeCounters();
+    by_code_.store(table, std::memory_order_release);
+  }
+  if (stats::Counter* c = table->find(key)) return *c;
+  stats::Counter& counter = scope.counter("upstream_rq_" + std::to_string(code));
+  for (uint32_t i = 0; i < CodeCounters::kSlots; ++i) {
+    const uint32_t slot = (key + i) % CodeCounters::kSlots;
+    if (table->keys[slot].load(std::memory_order_relaxed) != 0) continue;
+    table->counters[slot].store(&counter, std::memory_order_relaxed);
+    table->keys[slot].store(key, std::memory_order_release);
+    break;
+  }
+  // A full table (more than 16 distinct codes) leaves the code out of the
+  // cache: each such response then takes the scope's lookup, still correct.
+  return counter;
 }
 
 stats::Counter& ClusterStats::upstreamRqClass(uint32_t code) {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "proxy/network/tls/tls_socket_factory.h"
 #include "proxy/stats/scope.h"
 #include "proxy/upstream/load_balancer.h"
 #include "proxy/upstream/resource_manager.h"
@@ -16,6 +17,9 @@ namespace sheave::upstream {
 // "cluster.<name>." statistics with Envoy's names, resolved once.
 struct ClusterStats {
   explicit ClusterStats(stats::Scope& scope);
+  ~ClusterStats();
+  ClusterStats(const ClusterStats&) = delete;
+  ClusterStats& operator=(const ClusterStats&) = delete;
 
   // upstream_rq_<code> counters, created on first use of a code.
   stats::Counter& upstreamRqCode(uint32_t code);
@@ -63,9 +67,12 @@ struct ClusterStats {
   stats::Histogram& upstream_cx_length_ms;
 
  private:
-  std::array<std::atomic<stats::Counter*>, 600> by_code_{};
+  // A cluster sees a handful of distinct status codes, and most clusters of a
+  // large config see none: a 16-slot open-addressing table, allocated on the
+  // first response, instead of a slot per possible code.
+  struct CodeCounters;
+  std::atomic<CodeCounters*> by_code_{nullptr};
   std::array<stats::Counter*, 6> by_class_{};
-  std::mutex mutex_;
 };
 
 enum class DnsLookupFamily { kAuto, kV4Only, kV6Only, kV4Preferred, kAll };
@@ -85,6 +92,8 @@ struct ClusterInfo {
   std::chrono::milliseconds dns_refresh_rate{5000};
   DnsLookupFamily dns_lookup_family = DnsLookupFamily::kAuto;
   ResourceLimits limits;
+  // transport_socket: TLS to the hosts (UpstreamTlsContext); null sends plaintext.
+  std::shared_ptr<network::tls::TlsSocketFactory> transport_socket_factory;
 
   std::unique_ptr<ResourceManager> resources;
   std::shared_ptr<stats::Scope> scope;

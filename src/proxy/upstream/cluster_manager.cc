@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "proxy/network/tls/tls_socket_factory.h"
 
 namespace sheave::upstream {
 namespace {
@@ -20,7 +21,35 @@ std::chrono::milliseconds toMs(const google::protobuf::Duration& d) {
 constexpr std::string_view kHttpProtocolOptions =
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
-Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats::Scope& root) {
+constexpr std::string_view kRawBufferName = "envoy.transport_sockets.raw_buffer";
+constexpr std::string_view kRawBufferType =
+    "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+
+// Null for plaintext (no transport_socket, or raw_buffer).
+Result<std::shared_ptr<network::tls::TlsSocketFactory>> buildTransportSocket(
+    const envoy::config::core::v3::TransportSocket& config, network::tls::SecretManager* secrets) {
+  using network::tls::TlsSocketFactory;
+  if (TlsSocketFactory::isTls(config)) {
+    auto factory = TlsSocketFactory::fromTransportSocket(config, /*server=*/false, secrets);
+    if (!factory.ok()) {
+      return network::tls::underField(std::move(factory).error(), "transport_socket");
+    }
+    return std::move(factory).value();
+  }
+  std::string_view type = config.typed_config().type_url();
+  type = type.substr(type.rfind('/') + 1);
+  if ((config.name().empty() || config.name() == kRawBufferName || config.name() == "raw_buffer") &&
+      (type.empty() || type == kRawBufferType)) {
+    return std::shared_ptr<TlsSocketFactory>();
+  }
+  return invalidArgument(
+      "transport_socket: unsupported transport socket '" +
+      (config.name().empty() ? std::string(type) : config.name()) +
+      "' (supported: envoy.transport_sockets.tls, envoy.transport_sockets.raw_buffer)");
+}
+
+Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats::Scope& root,
+                                               network::tls::SecretManager* secrets) {
   auto info = std::make_shared<ClusterInfo>();
   info->name = proto.name();
   if (info->name.empty()) return invalidArgument("name: a cluster needs a name");
@@ -118,8 +147,12 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     }
   }
   if (proto.has_transport_socket()) {
-    // Refuse rather than silently send plaintext where TLS was asked for.
-    return invalidArgument("transport_socket: TLS to upstreams is not supported yet");
+    SHEAVE_ASSIGN_OR_RETURN(info->transport_socket_factory,
+                            buildTransportSocket(proto.transport_socket(), secrets));
+  }
+  if (proto.transport_socket_matches_size() > 0) {
+    // Refuse rather than send plaintext where a match may have asked for TLS.
+    return invalidArgument("transport_socket_matches: not supported yet (use transport_socket)");
   }
   if (proto.has_outlier_detection()) {
     SHEAVE_LOG_WARN("cluster '{}': outlier_detection is accepted but not enforced yet", info->name);
@@ -195,7 +228,8 @@ network::DnsLookupFamily toNetworkFamily(DnsLookupFamily f) {
 
 Result<std::unique_ptr<Cluster>> Cluster::create(const ClusterProto& proto, stats::Scope& root,
                                                  network::EventLoop& main_loop,
-                                                 network::DnsResolver& resolver) {
+                                                 network::DnsResolver& resolver,
+                                                 network::tls::SecretManager* secrets) {
   bool dns = false, logical = false;
   switch (proto.type()) {
     case ClusterProto::STATIC:
@@ -211,7 +245,7 @@ Result<std::unique_ptr<Cluster>> Cluster::create(const ClusterProto& proto, stat
       return invalidArgument("type: " + ClusterProto::DiscoveryType_Name(proto.type()) +
                              " clusters are not supported yet");
   }
-  auto info = buildInfo(proto, root);
+  auto info = buildInfo(proto, root, secrets);
   if (!info.ok()) return std::move(info).error();
   auto endpoints = buildEndpoints(proto, dns);
   if (!endpoints.ok()) return std::move(endpoints).error();
@@ -375,8 +409,9 @@ void ThreadLocalClusterManager::addOrUpdate(std::shared_ptr<const ClusterInfo> i
       std::make_unique<ThreadLocalCluster>(loop_, std::move(info), std::move(hosts), random_);
 }
 
-ClusterManager::ClusterManager(network::EventLoop& main_loop, stats::Scope& root)
-    : main_loop_(main_loop), root_(root) {}
+ClusterManager::ClusterManager(network::EventLoop& main_loop, stats::Scope& root,
+                               network::tls::SecretManager* secrets)
+    : main_loop_(main_loop), root_(root), secrets_(secrets) {}
 
 ClusterManager::~ClusterManager() = default;
 
@@ -384,7 +419,7 @@ Status ClusterManager::addCluster(const ClusterProto& proto) {
   if (has(proto.name())) {
     return invalidArgument("duplicate cluster name '" + proto.name() + "'");
   }
-  auto cluster = Cluster::create(proto, root_, main_loop_, resolver_);
+  auto cluster = Cluster::create(proto, root_, main_loop_, resolver_, secrets_);
   if (!cluster.ok()) return std::move(cluster).error();
   Cluster* raw = cluster->get();
   raw->setHostsChangedCallback([this, raw] { onHostsChanged(*raw); });

@@ -21,6 +21,10 @@ namespace envoy::config::cluster::v3 {
 class Cluster;
 }
 
+namespace sheave::network::tls {
+class SecretManager;
+}
+
 namespace sheave::upstream {
 
 // An endpoint as configured, before DNS: an IP or a name to resolve.
@@ -35,9 +39,11 @@ struct EndpointConfig {
 // current host list, which DNS refreshes replace as a whole.
 class Cluster {
  public:
+  // `secrets` resolves the TLS secrets a transport_socket names; may be null.
   static Result<std::unique_ptr<Cluster>> create(const envoy::config::cluster::v3::Cluster& proto,
                                                  stats::Scope& root, network::EventLoop& main_loop,
-                                                 network::DnsResolver& resolver);
+                                                 network::DnsResolver& resolver,
+                                                 network::tls::SecretManager* secrets = nullptr);
   ~Cluster();
 
   const std::shared_ptr<const ClusterInfo>& info() const { return info_; }
@@ -118,7 +124,9 @@ class ThreadLocalClusterManager {
 // workers' thread-local views.
 class ClusterManager {
  public:
-  ClusterManager(network::EventLoop& main_loop, stats::Scope& root);
+  // `secrets` (may be null) must outlive the manager: cluster TLS contexts watch it.
+  ClusterManager(network::EventLoop& main_loop, stats::Scope& root,
+                 network::tls::SecretManager* secrets = nullptr);
   ~ClusterManager();
 
   Status addCluster(const envoy::config::cluster::v3::Cluster& proto);
@@ -138,6 +146,7 @@ class ClusterManager {
 
   network::EventLoop& main_loop_;
   stats::Scope& root_;
+  network::tls::SecretManager* secrets_;
   network::DnsResolver resolver_;
   std::map<std::string, std::unique_ptr<Cluster>, std::less<>> clusters_;
   std::vector<ThreadLocalClusterManager*> workers_;

