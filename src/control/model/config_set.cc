@@ -49,13 +49,13 @@ std::vector<DocumentText> splitDocuments(std::string_view text) {
 }
 
 template <typename Spec>
-void decodeInto(Decoder& d, MapReader& root, std::string api_version, std::string kind,
-                ObjectMeta metadata, const SourceLocation& source,
+void decodeInto(Decoder& d, MapReader& root, const std::string& api_version,
+                const std::string& kind, const ObjectMeta& metadata, const SourceLocation& source,
                 std::vector<Resource<Spec>>& out) {
   Resource<Spec> r;
-  r.api_version = std::move(api_version);
-  r.kind = std::move(kind);
-  r.metadata = std::move(metadata);
+  r.api_version = api_version;
+  r.kind = kind;
+  r.metadata = metadata;
   r.source = source;
   if (const YAML::Node* spec = root.find("spec"); spec != nullptr) {
     root.field("spec", r.spec);

@@ -23,8 +23,11 @@
 
 namespace sheave::control {
 
+// T is a type name: it cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define SHEAVE_MODEL_DECODER(T) \
   void decode(Decoder& d, const YAML::Node& n, const std::string& path, T& out)
+// NOLINTEND(bugprone-macro-parentheses)
 
 // Shared
 SHEAVE_MODEL_DECODER(WorkloadSelector);

@@ -28,7 +28,7 @@ bool isDigit(char c) { return c >= '0' && c <= '9'; }
 }  // namespace
 
 Result<Duration> parseDuration(std::string_view text) {
-  auto bad = [&](std::string why) {
+  auto bad = [&](const std::string& why) {
     return invalidArgument("invalid duration \"" + std::string(text) + "\": " + why);
   };
   if (text.empty()) return bad("empty");

@@ -37,11 +37,11 @@ Result<std::shared_ptr<AccessLogFile>> AccessLogFile::open(AccessLogFileOptions 
                                                            AccessLogFileStats stats) {
   if (options.path.empty()) return invalidArgument("access log path must not be empty");
   SHEAVE_ASSIGN_OR_RETURN(int fd, openPath(options.path));
-  return std::shared_ptr<AccessLogFile>(new AccessLogFile(std::move(options), stats, fd));
+  return std::shared_ptr<AccessLogFile>(new AccessLogFile(std::move(options), std::move(stats), fd));
 }
 
 AccessLogFile::AccessLogFile(AccessLogFileOptions options, AccessLogFileStats stats, int fd)
-    : options_(std::move(options)), stats_(stats), fd_(fd) {
+    : options_(std::move(options)), stats_(std::move(stats)), fd_(fd) {
   buffer_.reserve(options_.flush_bytes);
   flusher_ = std::thread([this] { run(); });
 }

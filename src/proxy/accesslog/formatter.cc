@@ -431,7 +431,7 @@ std::string toLower(std::string_view s) {
   return out;
 }
 
-Error formatError(std::string_view format, size_t pos, std::string what) {
+Error formatError(std::string_view format, size_t pos, const std::string& what) {
   return invalidArgument("access log format '" + std::string(format) + "': " + what +
                          " at position " + std::to_string(pos));
 }

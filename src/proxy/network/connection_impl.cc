@@ -37,7 +37,7 @@ std::unique_ptr<Connection> Connection::createServer(EventLoop& loop, int fd, Ad
                                                      Address remote,
                                                      std::unique_ptr<TransportSocket> socket) {
   if (local.family() == AF_INET || local.family() == AF_INET6) setTcpNoDelay(fd);
-  return std::make_unique<ConnectionImpl>(loop, fd, std::move(local), std::move(remote),
+  return std::make_unique<ConnectionImpl>(loop, fd, local, remote,
                                           orRaw(std::move(socket)), /*client=*/false);
 }
 
@@ -57,8 +57,8 @@ ConnectionImpl::ConnectionImpl(EventLoop& loop, int fd, Address local, Address r
                                std::unique_ptr<TransportSocket> socket, bool client)
     : loop_(loop),
       fd_(fd),
-      local_(std::move(local)),
-      remote_(std::move(remote)),
+      local_(local),
+      remote_(remote),
       transport_(std::move(socket)),
       id_(g_next_connection_id.fetch_add(1, std::memory_order_relaxed)) {
   transport_->setCallbacks(*this);
@@ -271,9 +271,7 @@ void ConnectionImpl::onWriteReady() {
     if (state_ == State::kClosed) return;
   }
   if (!write_buffer_.empty()) return;  // wait for the next write edge
-  if (state_ == State::kClosing) {
-    closeSocket(ConnectionEvent::kLocalClose, /*deliver_now=*/true);
-  } else if (write_end_stream_ && read_end_stream_) {
+  if (state_ == State::kClosing || (write_end_stream_ && read_end_stream_)) {
     closeSocket(ConnectionEvent::kLocalClose, /*deliver_now=*/true);
   }
 }

@@ -49,7 +49,7 @@ Result<std::unique_ptr<TcpListener>> TcpListener::create(EventLoop& loop, const 
 }
 
 TcpListener::TcpListener(EventLoop& loop, int fd, Address bound, AcceptCallback on_accept)
-    : loop_(loop), fd_(fd), bound_(std::move(bound)), on_accept_(std::move(on_accept)) {
+    : loop_(loop), fd_(fd), bound_(bound), on_accept_(std::move(on_accept)) {
   file_event_ = loop_.createFileEvent(
       fd_, [this](uint32_t) { onAcceptReady(); }, kRead, FileTriggerType::kLevel);
 }

@@ -447,6 +447,12 @@ int Server::run() {
   });
   flush_timer_->enable(flush_interval);
   flushStats();
+  // The parsed bootstrap is only needed again by /config_dump: keep its wire
+  // form (a fraction of the in-memory protobuf) and free the rest.
+  node_ = bootstrap_.node();
+  bootstrap_bytes_ = bootstrap_.SerializeAsString();
+  bootstrap_.Clear();
+  malloc_trim(0);
   clusters_->initialize([this] { onClustersReady(); });
   main_loop_.run();
   for (auto& w : workers_) w->stop();
@@ -464,7 +470,7 @@ AdminResponse Server::handleServerInfo(const AdminRequest&) const {
     << jsonEscape(options_.config_path) << "\",\n  \"mode\": \""
     << (options_.mode == Options::Mode::kServe ? "Serve" : "Validate")
     << "\",\n  \"drain_time\": \"" << options_.drain_time.count()
-    << "s\"\n },\n \"node\": " << typedJson(bootstrap_.node()) << ",\n \"uptime_current_epoch\": \""
+    << "s\"\n },\n \"node\": " << typedJson(node_) << ",\n \"uptime_current_epoch\": \""
     << uptime.count() << "s\",\n \"uptime_all_epochs\": \"" << uptime.count() << "s\"\n}\n";
   return AdminResponse{200, "application/json", o.str()};
 }
@@ -603,7 +609,9 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
   std::ostringstream o;
   o << "{\"configs\":[";
   // Bootstrap.
-  const auto dumped = redacted(bootstrap_);
+  envoy::config::bootstrap::v3::Bootstrap bootstrap;
+  (void)bootstrap.ParseFromString(bootstrap_bytes_);
+  const auto dumped = redacted(bootstrap);
   o << "{\"@type\":\"type.googleapis.com/envoy.admin.v3.BootstrapConfigDump\",\"bootstrap\":"
     << plainJson(dumped) << "," << updated << "}";
   // Clusters.

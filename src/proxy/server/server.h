@@ -54,7 +54,10 @@ class Server {
   AdminResponse handleLogging(const AdminRequest& request);
 
   Options options_;
+  // Parsed at load; after start-up only its serialized form is kept.
   envoy::config::bootstrap::v3::Bootstrap bootstrap_;
+  std::string bootstrap_bytes_;
+  envoy::config::core::v3::Node node_;
   network::EventLoop main_loop_;
   std::unique_ptr<stats::Store> store_;
   struct ServerStats {

@@ -274,6 +274,8 @@ void Cluster::initialize(std::function<void()> on_ready) {
       host->setHealthy(e.healthy);
       hosts.push_back(std::move(host));
     }
+    // IP endpoints live on as hosts; only DNS clusters need the names again.
+    std::vector<EndpointConfig>().swap(endpoints_);
     publish(std::move(hosts));
     return;
   }
@@ -360,7 +362,7 @@ ThreadLocalCluster::ThreadLocalCluster(network::EventLoop& loop,
 
 void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
   hosts_ = std::move(hosts);
-  lb_ = LoadBalancer::create(info_->lb_policy, *hosts_, info_->healthy_panic_threshold,
+  lb_ = LoadBalancer::create(info_->lb_policy, hosts_, info_->healthy_panic_threshold,
                              info_->least_request_choice_count, random_);
   // Pools of hosts that left drain and go once idle.
   for (auto it = pools_.begin(); it != pools_.end();) {

@@ -48,7 +48,6 @@ class Cluster {
 
   const std::shared_ptr<const ClusterInfo>& info() const { return info_; }
   std::shared_ptr<const HostVector> hosts() const { return hosts_; }
-  const std::vector<EndpointConfig>& endpoints() const { return endpoints_; }
 
   // Resolves names (DNS clusters) and calls on_ready once the first host
   // list exists, or resolution failed; STATIC clusters are ready at once.

@@ -29,7 +29,7 @@ struct HostStats {
 class Host {
  public:
   Host(Address address, std::string hostname, uint32_t weight)
-      : address_(std::move(address)),
+      : address_(address),
         weight_(weight),
         hostname_(hostname.empty() ? nullptr
                                    : std::make_unique<const std::string>(std::move(hostname))) {}

@@ -9,22 +9,32 @@ namespace {
 // filtering, and retry avoidance of already-attempted hosts.
 class LoadBalancerBase : public LoadBalancer {
  public:
-  LoadBalancerBase(const HostVector& hosts, double panic_threshold_percent, RandomGenerator& random)
+  LoadBalancerBase(std::shared_ptr<const HostVector> all, double panic_threshold_percent,
+                   RandomGenerator& random)
       : random_(random) {
-    HostVector healthy;
-    for (const auto& h : hosts) {
-      if (h->healthy()) healthy.push_back(h);
-    }
+    const HostVector& hosts = *all;
+    const size_t healthy_count = static_cast<size_t>(std::count_if(
+        hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->healthy(); }));
     const double healthy_percent =
-        hosts.empty() ? 0.0 : 100.0 * static_cast<double>(healthy.size()) / hosts.size();
-    hosts_ = (healthy_percent < panic_threshold_percent) ? hosts : std::move(healthy);
-    for (const auto& h : hosts_) {
-      if (h->weight() != hosts_.front()->weight()) equal_weights_ = false;
+        hosts.empty() ? 0.0 : 100.0 * static_cast<double>(healthy_count) / hosts.size();
+    if (healthy_count == hosts.size() || healthy_percent < panic_threshold_percent) {
+      // All healthy, or panic: balance over every host, sharing the list.
+      hosts_ = std::move(all);
+    } else {
+      auto healthy = std::make_shared<HostVector>();
+      healthy->reserve(healthy_count);
+      for (const auto& h : hosts) {
+        if (h->healthy()) healthy->push_back(h);
+      }
+      hosts_ = std::move(healthy);
+    }
+    for (const auto& h : *hosts_) {
+      if (h->weight() != hosts_->front()->weight()) equal_weights_ = false;
     }
   }
 
   HostSharedPtr chooseHost(const LbContext* context) override {
-    if (hosts_.empty()) return nullptr;
+    if (hosts_->empty()) return nullptr;
     const uint32_t attempts =
         (context && context->attempted_hosts && !context->attempted_hosts->empty())
             ? std::max<uint32_t>(context->host_selection_retry_max_attempts, 1)
@@ -46,7 +56,7 @@ class LoadBalancerBase : public LoadBalancer {
     return std::find(v.begin(), v.end(), host) != v.end();
   }
 
-  HostVector hosts_;
+  std::shared_ptr<const HostVector> hosts_;
   bool equal_weights_ = true;
   RandomGenerator& random_;
 };
@@ -84,21 +94,25 @@ class EdfScheduler {
 
 class RoundRobinLoadBalancer : public LoadBalancerBase {
  public:
-  RoundRobinLoadBalancer(const HostVector& hosts, double panic, RandomGenerator& random)
-      : LoadBalancerBase(hosts, panic, random) {
+  RoundRobinLoadBalancer(std::shared_ptr<const HostVector> hosts, double panic,
+                         RandomGenerator& random)
+      : LoadBalancerBase(std::move(hosts), panic, random) {
     // Envoy starts each worker at a random offset so workers do not move in
     // lock step over the same hosts.
-    if (!hosts_.empty()) next_ = random_.uniform(hosts_.size());
+    const HostVector& list = *hosts_;
+    if (!list.empty()) next_ = random_.uniform(list.size());
     if (!equal_weights_) {
-      for (size_t i = 0; i < hosts_.size(); ++i)
-        edf_.add(i, std::max<uint32_t>(hosts_[i]->weight(), 1));
+      for (size_t i = 0; i < list.size(); ++i) {
+        edf_.add(i, std::max<uint32_t>(list[i]->weight(), 1));
+      }
     }
   }
 
  protected:
   HostSharedPtr pick() override {
-    if (!equal_weights_) return hosts_[edf_.pickAndReschedule()];
-    return hosts_[next_++ % hosts_.size()];
+    const HostVector& hosts = *hosts_;
+    if (!equal_weights_) return hosts[edf_.pickAndReschedule()];
+    return hosts[next_++ % hosts.size()];
   }
 
  private:
@@ -110,9 +124,9 @@ class RoundRobinLoadBalancer : public LoadBalancerBase {
 // with the fewest active requests (weighted by the host's weight).
 class LeastRequestLoadBalancer : public LoadBalancerBase {
  public:
-  LeastRequestLoadBalancer(const HostVector& hosts, double panic, uint32_t choice_count,
-                           RandomGenerator& random)
-      : LoadBalancerBase(hosts, panic, random),
+  LeastRequestLoadBalancer(std::shared_ptr<const HostVector> hosts, double panic,
+                           uint32_t choice_count, RandomGenerator& random)
+      : LoadBalancerBase(std::move(hosts), panic, random),
         choice_count_(std::max<uint32_t>(choice_count, 2)) {}
 
  protected:
@@ -120,7 +134,7 @@ class LeastRequestLoadBalancer : public LoadBalancerBase {
     const HostSharedPtr* best = nullptr;
     double best_score = 0;
     for (uint32_t i = 0; i < choice_count_; ++i) {
-      const HostSharedPtr& candidate = hosts_[random_.uniform(hosts_.size())];
+      const HostSharedPtr& candidate = (*hosts_)[random_.uniform(hosts_->size())];
       const double active =
           static_cast<double>(candidate->stats().rq_active.load(std::memory_order_relaxed));
       const double score = (active + 1.0) / std::max<uint32_t>(candidate->weight(), 1);
@@ -141,23 +155,25 @@ class RandomLoadBalancer : public LoadBalancerBase {
   using LoadBalancerBase::LoadBalancerBase;
 
  protected:
-  HostSharedPtr pick() override { return hosts_[random_.uniform(hosts_.size())]; }
+  HostSharedPtr pick() override { return (*hosts_)[random_.uniform(hosts_->size())]; }
 };
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> LoadBalancer::create(LbPolicy policy, const HostVector& hosts,
+std::unique_ptr<LoadBalancer> LoadBalancer::create(LbPolicy policy,
+                                                   std::shared_ptr<const HostVector> hosts,
                                                    double panic_threshold_percent,
                                                    uint32_t least_request_choice_count,
                                                    RandomGenerator& random) {
   switch (policy) {
     case LbPolicy::kRoundRobin:
-      return std::make_unique<RoundRobinLoadBalancer>(hosts, panic_threshold_percent, random);
+      return std::make_unique<RoundRobinLoadBalancer>(std::move(hosts), panic_threshold_percent,
+                                                      random);
     case LbPolicy::kLeastRequest:
-      return std::make_unique<LeastRequestLoadBalancer>(hosts, panic_threshold_percent,
+      return std::make_unique<LeastRequestLoadBalancer>(std::move(hosts), panic_threshold_percent,
                                                         least_request_choice_count, random);
     case LbPolicy::kRandom:
-      return std::make_unique<RandomLoadBalancer>(hosts, panic_threshold_percent, random);
+      return std::make_unique<RandomLoadBalancer>(std::move(hosts), panic_threshold_percent, random);
   }
   return nullptr;
 }

@@ -30,7 +30,9 @@ class LoadBalancer {
   // Builds the balancer for `policy` over `hosts`. Hosts marked unhealthy are
   // skipped unless fewer than `panic_threshold_percent` of them are healthy,
   // in which case all hosts are used (Envoy's panic mode).
-  static std::unique_ptr<LoadBalancer> create(LbPolicy policy, const HostVector& hosts,
+  // `hosts` is shared, not copied, while every host is healthy.
+  static std::unique_ptr<LoadBalancer> create(LbPolicy policy,
+                                              std::shared_ptr<const HostVector> hosts,
                                               double panic_threshold_percent,
                                               uint32_t least_request_choice_count,
                                               RandomGenerator& random);

@@ -268,7 +268,7 @@ bool Parser::consumeChunkLine(std::string_view data, size_t& pos) {
     const bool tchar = kChars.tchar[uc(c)];
     switch (state_) {
       case State::kChunkSize: {
-        const int h = kChars.hex[uc(c)];
+        const int h = kChars.hex[uc(c)];  // NOLINT(bugprone-signed-char-misuse): -1 means "not hex"
         if (h >= 0) {
           if (remaining_ > (std::numeric_limits<uint64_t>::max() >> 4)) {
             return fail(badStatus(400), kCodecError, "chunk size overflows", at);

@@ -77,7 +77,8 @@ int pemPassword(char* buf, int size, int /*rwflag*/, void* u) {
   if (u == nullptr) return -1;
   const auto* password = static_cast<const std::string*>(u);
   if (password->size() > static_cast<size_t>(size)) return -1;
-  std::memcpy(buf, password->data(), password->size());
+  // OpenSSL takes the length from the return value: no terminator needed.
+  std::memcpy(buf, password->data(), password->size());  // NOLINT(bugprone-not-null-terminated-result)
   return static_cast<int>(password->size());
 }
 
@@ -863,8 +864,11 @@ std::string drainTlsErrors(std::string_view detail) {
 PeerCertificateInfo describeCertificate(X509* cert) {
   PeerCertificateInfo info;
   for (auto& [type, value] : subjectAltNames(cert)) {
-    if (type == tlsv3::SubjectAltNameMatcher::URI) info.uri_sans.push_back(std::move(value));
-    if (type == tlsv3::SubjectAltNameMatcher::DNS) info.dns_sans.push_back(std::move(value));
+    if (type == tlsv3::SubjectAltNameMatcher::URI) {
+      info.uri_sans.push_back(std::move(value));
+    } else if (type == tlsv3::SubjectAltNameMatcher::DNS) {
+      info.dns_sans.push_back(std::move(value));
+    }
   }
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
@@ -900,7 +904,7 @@ Status checkValidationContext(const tlsv3::CertificateValidationContext& validat
   return okStatus();
 }
 
-Error underField(Error error, std::string_view path) {
+Error underField(const Error& error, std::string_view path) {
   const std::string& m = error.message();
   size_t colon = m.find(": ");
   bool is_path = colon != std::string::npos && colon > 0 &&

@@ -102,7 +102,7 @@ Status checkValidationContext(
 
 // Prefixes an error with a field path, joining nested paths with '.' ("a.b: ..." under "x"
 // gives "x.a.b: ...", "[1].name: ..." gives "x[1].name: ...").
-Error underField(Error error, std::string_view path);
+Error underField(const Error& error, std::string_view path);
 
 // Reads a DataSource (filename, inline_string, inline_bytes, environment_variable).
 Result<std::string> readDataSource(const envoy::config::core::v3::DataSource& source);
