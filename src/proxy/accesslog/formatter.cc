@@ -1,5 +1,7 @@
 #include "proxy/accesslog/formatter.h"
 
+#include "common/json_string.h"
+
 #include <google/protobuf/struct.pb.h>
 #include <unistd.h>
 
@@ -393,36 +395,6 @@ void appendText(const FieldValue& v, const FormatOptions& options, std::string& 
   }
 }
 
-void appendJsonString(std::string_view s, std::string& out) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 std::string toLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -593,7 +565,7 @@ struct JsonNode {
         if (!format->singleOperator()) {
           std::string text;
           format->appendText(info, options, text);
-          appendJsonString(text, out);
+          appendJsonString(out, text);
           return true;
         }
         FieldValue v;
@@ -607,7 +579,7 @@ struct JsonNode {
             out += std::to_string(v.number);
             return true;
           case FieldValue::Kind::kString:
-            appendJsonString(v.str, out);
+            appendJsonString(out, v.str);
             return true;
         }
         return true;
@@ -618,7 +590,7 @@ struct JsonNode {
         for (const auto& [key, child] : children) {
           const size_t mark = out.size();
           if (!first) out.push_back(',');
-          appendJsonString(key, out);
+          appendJsonString(out, key);
           out.push_back(':');
           if (child->append(info, options, out)) {
             first = false;

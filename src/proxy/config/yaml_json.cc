@@ -1,4 +1,5 @@
 #include "proxy/config/yaml_json.h"
+#include "common/json_string.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -27,45 +28,6 @@ std::string where(const YAML::Mark& mark) {
 Error errorAt(const YAML::Mark& mark, std::string message) {
   std::string w = where(mark);
   return invalidArgument(w.empty() ? std::move(message) : w + ": " + message);
-}
-
-void appendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          static const char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
 }
 
 bool allDigits(std::string_view s, int base) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "common/json_string.h"
 #include "common/logging.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "proxy/config/bootstrap_loader.h"
@@ -21,40 +22,13 @@
 namespace sheave::server {
 namespace {
 
-constexpr const char* kVersion = "sheave-proxy/0.1.0";
-
+// The escaped contents of a JSON string, for text written between quotes.
 std::string jsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
+  std::string quoted = jsonString(s);
+  return quoted.substr(1, quoted.size() - 2);
 }
+
+constexpr const char* kVersion = "sheave-proxy/0.1.0";
 
 std::string plainJson(const google::protobuf::Message& message) {
   std::string json;

@@ -1,4 +1,5 @@
 #include "proxy/stats/stats_formatter.h"
+#include "common/json_string.h"
 
 #include <fmt/format.h>
 #include <re2/re2.h>
@@ -18,36 +19,6 @@ std::string formatDouble(double v) {
 }
 
 std::string jsonDouble(double v) { return std::isnan(v) ? "null" : fmt::format("{}", v); }
-
-void appendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
