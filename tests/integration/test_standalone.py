@@ -85,6 +85,18 @@ class StandaloneExampleTest(ProxyTestCase):
         self.assertEqual(fields["authority"], "example.com")
         self.assertRegex(fields["upstream_host"], r"^(127\.0\.0\.1|\[::1\]):%d$" % self.v1.port)
         self.assertRegex(fields["request_id"], r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+        # %BYTES_RECEIVED% and %BYTES_SENT% count body bytes only; a GET has none.
+        self.assertEqual(fields["bytes_received"], "0")
+        self.assertGreater(int(fields["bytes_sent"]), 0)
+        # %DURATION%: total milliseconds of the request, always present when it completed.
+        self.assertRegex(fields["duration"], r"^\d+$")
+
+    def test_access_log_counts_request_body_bytes(self):
+        P.http_request(self.listen_port, "POST", "/api/v1/posted", body=b"x" * 1234)
+        line = self.proxy.wait_for_log(lambda l: '"POST /api/v1/posted ' in l)
+        self.assertIsNotNone(line, self.proxy.stdout())
+        fields = P.parse_access_log_line(line)
+        self.assertEqual(fields["bytes_received"], "1234")
 
 
 class StandaloneValidateTest(ProxyTestCase):

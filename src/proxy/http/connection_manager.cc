@@ -426,6 +426,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     auto& stats = *parent_.config_->stats;
     auto now = parent_.loop_.now();
     info_.last_downstream_tx_byte_sent = now - start_;
+    info_.request_complete = now - start_;  // the total, %DURATION%
     stats.downstream_rq_active.dec();
     if (info_.response_code) {
       stats.downstream_rq_completed.inc();
@@ -557,7 +558,6 @@ void ConnectionManager::dispatch() {
     while (!closed_ && input_.length() > 0 && !parser_.paused()) {
       std::string_view chunk = input_.frontSlice();
       http1::ParseResult result = parser_.parse(chunk);
-      if (stream_) stream_->addBytesReceived(result.consumed);
       input_.drain(result.consumed);
       if (!result.ok()) {
         onCodecError(*result.error);
@@ -633,6 +633,8 @@ void ConnectionManager::mutateRequestHeaders(HeaderMap& headers, const http1::Me
 
 void ConnectionManager::onBody(std::string_view data) {
   if (!stream_) return;
+  // %BYTES_RECEIVED% counts body bytes, as Envoy's does.
+  stream_->addBytesReceived(data.size());
   network::Buffer b;
   b.add(data);
   stream_->decodeData(b, false);

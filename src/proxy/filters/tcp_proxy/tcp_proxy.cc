@@ -275,6 +275,7 @@ void TcpProxySession::finish() {
   if (idle_timer_) idle_timer_->disable();
   if (max_duration_timer_) max_duration_timer_->disable();
   info_.last_downstream_tx_byte_sent = loop_.now() - info_.start_time_monotonic;
+  info_.request_complete = info_.last_downstream_tx_byte_sent;  // the total, %DURATION%
   // The TLS handshake completes after the session starts; the peer is known by now.
   setDownstreamConnectionInfo(*downstream_, info_);
   for (const auto& log : config_->access_logs) log->log(info_);
