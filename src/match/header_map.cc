@@ -70,8 +70,8 @@ std::vector<std::string_view> HeaderMap::getAll(std::string_view name) const {
 }
 
 size_t HeaderMap::count(std::string_view name) const {
-  return static_cast<size_t>(
-      std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; }));
+  return static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(),
+                                           [&](const Entry& e) { return e.name == name; }));
 }
 
 size_t HeaderMap::byteSize() const {

@@ -37,7 +37,8 @@ Result<std::shared_ptr<AccessLogFile>> AccessLogFile::open(AccessLogFileOptions 
                                                            AccessLogFileStats stats) {
   if (options.path.empty()) return invalidArgument("access log path must not be empty");
   SHEAVE_ASSIGN_OR_RETURN(int fd, openPath(options.path));
-  return std::shared_ptr<AccessLogFile>(new AccessLogFile(std::move(options), std::move(stats), fd));
+  return std::shared_ptr<AccessLogFile>(
+      new AccessLogFile(std::move(options), std::move(stats), fd));
 }
 
 AccessLogFile::AccessLogFile(AccessLogFileOptions options, AccessLogFileStats stats, int fd)

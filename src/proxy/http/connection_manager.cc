@@ -488,7 +488,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   std::unique_ptr<network::Timer> idle_timer_;
   std::unique_ptr<network::Timer> request_timer_;
   uint32_t buffer_limit_override_ = 0;
-  int read_disables_ = 0;  // downstream readDisable(true) calls not undone yet
+  int read_disables_ = 0;        // downstream readDisable(true) calls not undone yet
   int headers_stopped_at_ = -1;  // filter that stopped the headers
   int data_stopped_at_ = -1;     // filter buffering the body
   bool headers_end_stream_ = false;

@@ -37,8 +37,8 @@ std::unique_ptr<Connection> Connection::createServer(EventLoop& loop, int fd, Ad
                                                      Address remote,
                                                      std::unique_ptr<TransportSocket> socket) {
   if (local.family() == AF_INET || local.family() == AF_INET6) setTcpNoDelay(fd);
-  return std::make_unique<ConnectionImpl>(loop, fd, local, remote,
-                                          orRaw(std::move(socket)), /*client=*/false);
+  return std::make_unique<ConnectionImpl>(loop, fd, local, remote, orRaw(std::move(socket)),
+                                          /*client=*/false);
 }
 
 std::unique_ptr<Connection> Connection::createClient(EventLoop& loop, const Address& remote,

@@ -173,7 +173,8 @@ std::unique_ptr<LoadBalancer> LoadBalancer::create(LbPolicy policy,
       return std::make_unique<LeastRequestLoadBalancer>(std::move(hosts), panic_threshold_percent,
                                                         least_request_choice_count, random);
     case LbPolicy::kRandom:
-      return std::make_unique<RandomLoadBalancer>(std::move(hosts), panic_threshold_percent, random);
+      return std::make_unique<RandomLoadBalancer>(std::move(hosts), panic_threshold_percent,
+                                                  random);
   }
   return nullptr;
 }

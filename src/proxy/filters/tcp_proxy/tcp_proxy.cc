@@ -3,8 +3,8 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "common/logging.h"
-#include "proxy/accesslog/downstream_connection_info.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "proxy/accesslog/downstream_connection_info.h"
 
 namespace sheave::tcp_proxy {
 

@@ -78,7 +78,8 @@ int pemPassword(char* buf, int size, int /*rwflag*/, void* u) {
   const auto* password = static_cast<const std::string*>(u);
   if (password->size() > static_cast<size_t>(size)) return -1;
   // OpenSSL takes the length from the return value: no terminator needed.
-  std::memcpy(buf, password->data(), password->size());  // NOLINT(bugprone-not-null-terminated-result)
+  std::memcpy(buf, password->data(),
+              password->size());  // NOLINT(bugprone-not-null-terminated-result)
   return static_cast<int>(password->size());
 }
 
