@@ -1,6 +1,8 @@
 #include "proxy/http/connection_manager.h"
 
+#include <array>
 #include <charconv>
+#include <cstring>
 
 #include "common/logging.h"
 #include "common/uuid.h"
@@ -8,16 +10,40 @@
 #include "proxy/http/date_provider.h"
 #include "proxy/http/headers.h"
 #include "proxy/http/http1/encoder.h"
+#include "proxy/http/http2/header_translation.h"
+#include "proxy/http/response_encoder.h"
 
 namespace sheave::http {
+
+namespace {
+
+// RFC 9113 3.4: what an HTTP/2 client with prior knowledge sends first.
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// RFC 9113 8.2.3: an HTTP/2 client may split Cookie into crumbs; one field goes upstream.
+void joinCookieCrumbs(HeaderMap& headers) {
+  if (headers.count("cookie") < 2) return;
+  std::string joined;
+  for (std::string_view crumb : headers.getAll("cookie")) {
+    if (!joined.empty()) joined.append("; ");
+    joined.append(crumb);
+  }
+  headers.set("cookie", joined);
+}
+
+}  // namespace
 
 // One request/response exchange and its filter chain.
 class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
                                         public FilterChainBuilder,
                                         public network::DeferredDeletable {
  public:
-  ActiveStream(ConnectionManager& parent, uint64_t id)
-      : parent_(parent), id_(id), start_(parent.loop_.now()) {
+  ActiveStream(ConnectionManager& parent, uint64_t id, ResponseEncoder& encoder)
+      : parent_(parent),
+        id_(id),
+        start_(parent.loop_.now()),
+        encoder_(&encoder),
+        high_watermarks_(parent.above_high_watermark_ ? 1 : 0) {
     info_.start_time = parent.loop_.systemNow();
     info_.start_time_monotonic = start_;
     setDownstreamConnectionInfo(*parent.connection_, info_);
@@ -34,7 +60,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     }
   }
 
-  ~ActiveStream() override = default;
+  ~ActiveStream() override;
 
   // FilterChainBuilder
   void addDecoderFilter(StreamDecoderFilterPtr filter) override {
@@ -108,10 +134,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
 
   void encode1xxHeaders(HeaderMap&& headers) override {
     if (destroyed_ || response_started_) return;
-    std::string out;
-    headers.remove("content-length");
-    http1::encodeResponseHeaders(headers, request_version_minor_, false, out);
-    parent_.writeRaw(out);
+    encoder_->encode1xxHeaders(headers);
   }
 
   void encodeHeaders(HeaderMap&& headers, bool end_stream) override {
@@ -124,13 +147,11 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     std::string_view s = response_headers_.status();
     std::from_chars(s.data(), s.data() + s.size(), status);
     info_.response_code = static_cast<uint32_t>(status);
-    prepareResponseHeaders(status, end_stream);
-    std::string out;
-    http1::encodeResponseHeaders(response_headers_, request_version_minor_, chunked_response_, out);
-    parent_.writeRaw(out);
-    if (end_stream || no_response_body_) {
-      onResponseComplete();
-    }
+    response_status_ = status;
+    prepareResponseHeaders(status);
+    const bool ends = end_stream || no_response_body_;
+    encoder_->encodeHeaders(response_headers_, ends);
+    if (ends) onResponseComplete();
   }
 
   void encodeData(network::Buffer& data, bool end_stream) override {
@@ -138,35 +159,16 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     touch();
     if (no_response_body_) {
       data.drain(data.length());
-    } else if (data.length() > 0) {
+    } else {
       info_.bytes_sent += data.length();
-      if (chunked_response_) {
-        char line[32];
-        auto [end, ec] = std::to_chars(line, line + sizeof(line) - 2, data.length(), 16);
-        *end++ = '\r';
-        *end++ = '\n';
-        network::Buffer framed;
-        framed.add(line, static_cast<size_t>(end - line));
-        framed.move(data);
-        framed.add("\r\n", 2);
-        parent_.connection_->write(framed, false);
-      } else {
-        parent_.connection_->write(data, false);
-      }
+      encoder_->encodeData(data, end_stream);
     }
-    if (end_stream) {
-      if (chunked_response_ && !no_response_body_) parent_.writeRaw("0\r\n\r\n");
-      onResponseComplete();
-    }
+    if (end_stream) onResponseComplete();
   }
 
   void encodeTrailers(HeaderMap&& trailers) override {
     if (destroyed_) return;
-    if (chunked_response_ && !no_response_body_) {
-      std::string out;
-      http1::encodeLastChunk(&trailers, out);
-      parent_.writeRaw(out);
-    }
+    if (!no_response_body_) encoder_->encodeTrailers(trailers);
     onResponseComplete();
   }
 
@@ -199,28 +201,53 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
 
   void resetStream() override {
     if (destroyed_) return;
-    parent_.close_after_response_ = true;
+    encoder_->resetStream();
     finish();
-    parent_.closeConnection(network::ConnectionCloseType::kNoFlush);
   }
 
   bool responseStarted() const override { return response_started_; }
 
   void onDecoderFilterAboveWriteBufferHighWatermark() override {
+    if (destroyed_) return;
     ++read_disables_;
-    parent_.connection_->readDisable(true);
+    encoder_->readDisable(true);
   }
   void onDecoderFilterBelowWriteBufferLowWatermark() override {
-    if (read_disables_ == 0) return;
+    if (destroyed_ || read_disables_ == 0) return;
     --read_disables_;
-    parent_.connection_->readDisable(false);
+    encoder_->readDisable(false);
   }
   void addDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) override {
-    parent_.watermark_callbacks_.push_back(&cb);
-    if (parent_.above_high_watermark_) cb.onAboveWriteBufferHighWatermark();
+    if (watermark_count_ < watermark_inline_.size()) {
+      watermark_inline_[watermark_count_++] = &cb;
+    } else {
+      watermark_overflow_.push_back(&cb);
+    }
+    if (high_watermarks_ > 0) cb.onAboveWriteBufferHighWatermark();
   }
   void removeDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks& cb) override {
-    std::erase(parent_.watermark_callbacks_, &cb);
+    for (size_t i = 0; i < watermark_count_; ++i) {
+      if (watermark_inline_[i] != &cb) continue;
+      for (size_t j = i + 1; j < watermark_count_; ++j)
+        watermark_inline_[j - 1] = watermark_inline_[j];
+      --watermark_count_;
+      return;
+    }
+    std::erase(watermark_overflow_, &cb);
+  }
+
+  // The client cannot keep up with this stream's response (its HTTP/2 send buffer, or the
+  // connection's write buffer, crossed the high watermark): whoever feeds it stops until
+  // every source of backpressure is gone.
+  void onAboveHighWatermark() {
+    if (high_watermarks_++ > 0) return;
+    forEachWatermarkCallback(
+        [](DownstreamWatermarkCallbacks& cb) { cb.onAboveWriteBufferHighWatermark(); });
+  }
+  void onBelowLowWatermark() {
+    if (high_watermarks_ == 0 || --high_watermarks_ > 0) return;
+    forEachWatermarkCallback(
+        [](DownstreamWatermarkCallbacks& cb) { cb.onBelowWriteBufferLowWatermark(); });
   }
   const network::Buffer* decodingBuffer() const override {
     return buffered_body_.length() > 0 ? &buffered_body_ : nullptr;
@@ -243,18 +270,60 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     finish();
   }
 
+  // The codec dropped the stream: the client reset it (RST_STREAM), the connection failed or
+  // closed.
+  void onCodecReset(http2::ErrorCode code, http2::ResetSource source) {
+    if (destroyed_) return;
+    switch (source) {
+      case http2::ResetSource::kRemote:
+        // Envoy's DR: the client gave up on this request, the connection lives on.
+        info_.setResponseFlag(ResponseFlag::kDownstreamRemoteReset);
+        if (info_.response_code_details.empty()) {
+          info_.response_code_details = "downstream_remote_reset";
+        }
+        parent_.config_->stats->downstream_rq_rx_reset.inc();
+        finish();
+        return;
+      case http2::ResetSource::kConnectionClosed:
+        onDownstreamDisconnect();
+        return;
+      default:
+        info_.setResponseFlag(ResponseFlag::kDownstreamProtocolError);
+        if (info_.response_code_details.empty()) {
+          info_.response_code_details = "codec_error:" + std::string(http2::errorCodeName(code));
+        }
+        finish();
+        return;
+    }
+  }
+
   bool requestComplete() const { return request_complete_; }
   bool finished() const { return destroyed_; }
-  int requestVersionMinor() const { return request_version_minor_; }
+  const HeaderMap& requestHeaders() const { return request_headers_; }
+  int responseStatus() const { return response_status_; }
   void setRequestInfo(const http1::MessageInfo& info) {
-    request_version_minor_ = info.version_minor;
-    request_keep_alive_ = info.keep_alive;
     info_.protocol = info.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
   }
-  bool keepAlive() const { return request_keep_alive_; }
+  void setProtocol(std::string_view protocol) { info_.protocol = protocol; }
   void addBytesReceived(size_t n) { info_.bytes_received += n; }
+  // HTTP/2: the stream owns its codec-side half; the list entry lets the manager unlink it.
+  void adoptHttp2Stream(std::unique_ptr<Http2Stream> stream);
+  Http2Stream* http2Stream() { return http2_stream_.get(); }
+  std::list<std::unique_ptr<ActiveStream>>::iterator list_entry;
 
  private:
+  template <typename F>
+  void forEachWatermarkCallback(F f) {
+    // Copied: a callback may remove itself.
+    std::array<DownstreamWatermarkCallbacks*, 4> inline_copy = watermark_inline_;
+    const size_t n = watermark_count_;
+    for (size_t i = 0; i < n; ++i) f(*inline_copy[i]);
+    if (!watermark_overflow_.empty()) {
+      std::vector<DownstreamWatermarkCallbacks*> copy = watermark_overflow_;
+      for (auto* cb : copy) f(*cb);
+    }
+  }
+
   void touch() {
     if (idle_timer_) idle_timer_->enable(parent_.config_->stream_idle_timeout);
   }
@@ -353,8 +422,9 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     sendLocalReply(413, "Payload Too Large", "request_payload_too_large");
   }
 
-  // Envoy's response-side header rules for an HTTP/1.1 client.
-  void prepareResponseHeaders(int status, bool end_stream) {
+  // Envoy's response-side header rules that do not depend on the client's protocol; the
+  // encoder adds its own (framing, connection handling).
+  void prepareResponseHeaders(int status) {
     const auto& config = *parent_.config_;
     removeHopByHopHeaders(response_headers_);
     response_headers_.set("date", DateProvider::current(parent_.loop_));
@@ -377,29 +447,6 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     const bool head = request_headers_.method() == "HEAD";
     const bool bodiless_status = (status >= 100 && status < 200) || status == 204 || status == 304;
     no_response_body_ = head || bodiless_status;
-    chunked_response_ = false;
-    if (bodiless_status) {
-      if (status == 204) response_headers_.remove("content-length");
-    } else if (!response_headers_.has("content-length") && !head) {
-      if (end_stream) {
-        response_headers_.set("content-length", "0");
-      } else if (request_version_minor_ >= 1) {
-        chunked_response_ = true;
-      } else {
-        // An HTTP/1.0 client learns the end of the body from the close.
-        parent_.close_after_response_ = true;
-      }
-    }
-    // Without the rest of the request body the next request's start is
-    // unknown, so an early response ends the connection.
-    if (!request_keep_alive_ || !request_complete_ || parent_.host_.draining()) {
-      parent_.close_after_response_ = true;
-    }
-    if (parent_.close_after_response_) {
-      response_headers_.set("connection", "close");
-    } else if (request_version_minor_ == 0) {
-      response_headers_.set("connection", "keep-alive");
-    }
   }
 
   void onResponseComplete() {
@@ -422,7 +469,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     if (request_timer_) request_timer_->disable();
     for (auto& f : filters_) f->onDestroy();
     // Undo the stream's flow-control pauses: the connection outlives it.
-    for (; read_disables_ > 0; --read_disables_) parent_.connection_->readDisable(false);
+    for (; read_disables_ > 0; --read_disables_) encoder_->readDisable(false);
     auto& stats = *parent_.config_->stats;
     auto now = parent_.loop_.now();
     info_.last_downstream_tx_byte_sent = now - start_;
@@ -478,6 +525,8 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   ConnectionManager& parent_;
   const uint64_t id_;
   const std::chrono::steady_clock::time_point start_;
+  ResponseEncoder* encoder_;
+  std::unique_ptr<Http2Stream> http2_stream_;
   StreamInfo info_;
   std::vector<StreamDecoderFilterPtr> filters_;
   HeaderMap request_headers_;
@@ -488,7 +537,13 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   std::unique_ptr<network::Timer> idle_timer_;
   std::unique_ptr<network::Timer> request_timer_;
   uint32_t buffer_limit_override_ = 0;
-  int read_disables_ = 0;        // downstream readDisable(true) calls not undone yet
+  int read_disables_ = 0;    // encoder readDisable(true) calls not undone yet
+  int high_watermarks_ = 0;  // sources of response backpressure in effect
+  int response_status_ = 0;
+  // Filters watching the response's backpressure (the router): no allocation for the usual few.
+  std::array<DownstreamWatermarkCallbacks*, 4> watermark_inline_{};
+  size_t watermark_count_ = 0;
+  std::vector<DownstreamWatermarkCallbacks*> watermark_overflow_;
   int headers_stopped_at_ = -1;  // filter that stopped the headers
   int data_stopped_at_ = -1;     // filter buffering the body
   bool headers_end_stream_ = false;
@@ -497,12 +552,243 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   bool request_complete_ = false;
   bool response_started_ = false;
   bool response_complete_ = false;
-  bool chunked_response_ = false;
   bool no_response_body_ = false;
   bool destroyed_ = false;
-  bool request_keep_alive_ = true;
-  int request_version_minor_ = 1;
 };
+
+// HTTP/1.1 framing of a response on the connection: one per connection, bound to each
+// request's stream in turn.
+class ConnectionManager::Http1Encoder : public ResponseEncoder {
+ public:
+  explicit Http1Encoder(ConnectionManager& parent) : parent_(parent) {}
+
+  void bind(ActiveStream& stream, int version_minor, bool keep_alive) {
+    stream_ = &stream;
+    version_minor_ = version_minor;
+    keep_alive_ = keep_alive;
+    chunked_ = false;
+  }
+
+  std::string_view protocol() const override {
+    return version_minor_ == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  }
+
+  void encode1xxHeaders(HeaderMap& headers) override {
+    std::string out;
+    headers.remove("content-length");
+    http1::encodeResponseHeaders(headers, version_minor_, false, out);
+    parent_.writeRaw(out);
+  }
+
+  // Envoy's framing and connection rules for an HTTP/1.1 client.
+  void encodeHeaders(HeaderMap& headers, bool end_stream) override {
+    const int status = stream_->responseStatus();
+    const bool head = stream_->requestHeaders().method() == "HEAD";
+    const bool bodiless_status = (status >= 100 && status < 200) || status == 204 || status == 304;
+    chunked_ = false;
+    if (bodiless_status) {
+      if (status == 204) headers.remove("content-length");
+    } else if (!headers.has("content-length") && !head) {
+      if (end_stream) {
+        headers.set("content-length", "0");
+      } else if (version_minor_ >= 1) {
+        chunked_ = true;
+      } else {
+        // An HTTP/1.0 client learns the end of the body from the close.
+        parent_.close_after_response_ = true;
+      }
+    }
+    // Without the rest of the request body the next request's start is
+    // unknown, so an early response ends the connection.
+    if (!keep_alive_ || !stream_->requestComplete() || parent_.host_.draining()) {
+      parent_.close_after_response_ = true;
+    }
+    if (parent_.close_after_response_) {
+      headers.set("connection", "close");
+    } else if (version_minor_ == 0) {
+      headers.set("connection", "keep-alive");
+    }
+    std::string out;
+    http1::encodeResponseHeaders(headers, version_minor_, chunked_, out);
+    parent_.writeRaw(out);
+  }
+
+  void encodeData(network::Buffer& data, bool end_stream) override {
+    if (data.length() > 0) {
+      if (chunked_) {
+        char line[32];
+        auto [end, ec] = std::to_chars(line, line + sizeof(line) - 2, data.length(), 16);
+        *end++ = '\r';
+        *end++ = '\n';
+        network::Buffer framed;
+        framed.add(line, static_cast<size_t>(end - line));
+        framed.move(data);
+        framed.add("\r\n", 2);
+        parent_.connection_->write(framed, false);
+      } else {
+        parent_.connection_->write(data, false);
+      }
+    }
+    if (end_stream && chunked_) parent_.writeRaw("0\r\n\r\n");
+  }
+
+  void encodeTrailers(HeaderMap& trailers) override {
+    // Without chunked framing HTTP/1.1 has nowhere to put trailers: they are dropped.
+    if (!chunked_) return;
+    std::string out;
+    http1::encodeLastChunk(&trailers, out);
+    parent_.writeRaw(out);
+  }
+
+  void resetStream() override {
+    // HTTP/1.1 has no stream to reset: the connection goes.
+    parent_.close_after_response_ = true;
+    parent_.closeConnection(network::ConnectionCloseType::kNoFlush);
+  }
+
+  void readDisable(bool disable) override { parent_.connection_->readDisable(disable); }
+
+ private:
+  ConnectionManager& parent_;
+  ActiveStream* stream_ = nullptr;
+  int version_minor_ = 1;
+  bool keep_alive_ = true;
+  bool chunked_ = false;
+};
+
+// One HTTP/2 stream: the codec's events go to the ActiveStream, the ActiveStream's response
+// goes to the codec. Owned by its ActiveStream; the codec forgets it (detachStream or
+// resetStream) when the ActiveStream finishes, so it is never called after that.
+class ConnectionManager::Http2Stream : public http2::StreamCallbacks, public ResponseEncoder {
+ public:
+  Http2Stream(ConnectionManager& parent, int32_t id) : parent_(parent), id_(id) {}
+
+  void attach(ActiveStream& stream) { stream_ = &stream; }
+  // The ActiveStream is done: the codec takes care of what is left (output still queued,
+  // request bytes still arriving).
+  void detach() {
+    if (detached_) return;
+    detached_ = true;
+    parent_.http2_->detachStream(id_);
+  }
+
+  // http2::StreamCallbacks
+  void onHeaders(HeaderMap&& headers, bool end_stream) override {
+    joinCookieCrumbs(headers);
+    parent_.mutateRequestHeaders(headers, /*keep_client_scheme=*/true);
+    stream_->decodeHeaders(std::move(headers), end_stream);
+  }
+
+  void onData(std::string_view data, bool end_stream) override {
+    stream_->addBytesReceived(data.size());
+    network::Buffer buffer;
+    buffer.add(data);
+    stream_->decodeData(buffer, end_stream);
+    // The filters took the bytes: let the client send more, unless the upstream pushed back,
+    // in which case the window stays closed until it catches up (readDisable(false)).
+    if (detached_ || data.empty()) return;
+    if (read_disabled_ > 0) {
+      unacknowledged_ += data.size();
+    } else {
+      parent_.http2_->consumeData(id_, data.size());
+    }
+  }
+
+  void onTrailers(HeaderMap&& trailers) override { stream_->decodeTrailers(std::move(trailers)); }
+
+  void onReset(http2::ErrorCode code, http2::ResetSource source) override {
+    detached_ = true;  // the codec has dropped it already
+    stream_->onCodecReset(code, source);
+  }
+
+  void onAboveWriteBufferHighWatermark() override { stream_->onAboveHighWatermark(); }
+  void onBelowWriteBufferLowWatermark() override { stream_->onBelowLowWatermark(); }
+
+  // ResponseEncoder
+  std::string_view protocol() const override { return "HTTP/2"; }
+
+  void encode1xxHeaders(HeaderMap& headers) override {
+    if (detached_) return;
+    http2::responseHeadersToHttp2(headers);
+    check(parent_.http2_->submitHeaders(id_, headers, false));
+  }
+
+  void encodeHeaders(HeaderMap& headers, bool end_stream) override {
+    if (detached_) return;
+    http2::responseHeadersToHttp2(headers);
+    check(parent_.http2_->submitHeaders(id_, headers, end_stream));
+  }
+
+  void encodeData(network::Buffer& data, bool end_stream) override {
+    if (detached_) {
+      data.drain(data.length());
+      return;
+    }
+    if (data.length() == 0 && !end_stream) return;
+    std::string bytes(data.length(), '\0');
+    data.copyOut(0, bytes.size(), bytes.data());
+    data.drain(bytes.size());
+    check(parent_.http2_->submitData(id_, std::move(bytes), end_stream));
+  }
+
+  void encodeTrailers(HeaderMap& trailers) override {
+    if (detached_) return;
+    http2::trailersForForwarding(trailers);
+    if (trailers.empty()) {
+      check(parent_.http2_->submitData(id_, std::string_view(), true));
+    } else {
+      check(parent_.http2_->submitTrailers(id_, trailers));
+    }
+  }
+
+  void resetStream() override {
+    if (detached_) return;
+    detached_ = true;
+    // A response cut short (the upstream reset after headers, a timeout): the client must not
+    // take what it got for a complete answer.
+    parent_.http2_->resetStream(id_, http2::ErrorCode::kInternalError);
+    parent_.flushHttp2();
+  }
+
+  void readDisable(bool disable) override {
+    if (disable) {
+      ++read_disabled_;
+      if (!detached_) parent_.http2_->readDisable(id_, true);
+      return;
+    }
+    if (read_disabled_ == 0) return;
+    --read_disabled_;
+    if (detached_) return;
+    if (read_disabled_ == 0 && unacknowledged_ > 0) {
+      parent_.http2_->consumeData(id_, unacknowledged_);
+      unacknowledged_ = 0;
+    }
+    parent_.http2_->readDisable(id_, false);
+    parent_.flushHttp2();
+  }
+
+ private:
+  void check(const Status& status) {
+    if (!status.ok()) {
+      SHEAVE_LOG_DEBUG("[C{}] http/2 stream {}: {}", parent_.connection_->id(), id_,
+                       status.error().message());
+    }
+    parent_.flushHttp2();
+  }
+
+  ConnectionManager& parent_;
+  const int32_t id_;
+  ActiveStream* stream_ = nullptr;
+  uint32_t read_disabled_ = 0;
+  size_t unacknowledged_ = 0;  // request bytes passed on while reading was disabled
+  bool detached_ = false;
+};
+
+ConnectionManager::ActiveStream::~ActiveStream() = default;
+
+void ConnectionManager::ActiveStream::adoptHttp2Stream(std::unique_ptr<Http2Stream> stream) {
+  http2_stream_ = std::move(stream);
+}
 
 ConnectionManager::ConnectionManager(std::shared_ptr<const ConnectionManagerConfig> config,
                                      std::unique_ptr<network::Connection> connection,
@@ -516,9 +802,7 @@ ConnectionManager::ConnectionManager(std::shared_ptr<const ConnectionManagerConf
   connection_->setCallbacks(*this);
   auto& stats = *config_->stats;
   stats.downstream_cx_total.inc();
-  stats.downstream_cx_http1_total.inc();
   stats.downstream_cx_active.inc();
-  stats.downstream_cx_http1_active.inc();
   if (config_->idle_timeout.count() > 0) {
     idle_timer_ = loop_.createTimer([this] { onIdleTimeout(); });
     idle_timer_->enable(config_->idle_timeout);
@@ -526,9 +810,58 @@ ConnectionManager::ConnectionManager(std::shared_ptr<const ConnectionManagerConf
   if (config_->request_headers_timeout.count() > 0) {
     request_headers_timer_ = loop_.createTimer([this] { onRequestHeadersTimeout(); });
   }
+  // A fixed codec starts at once (an HTTP/2 server speaks first: its SETTINGS); AUTO waits for
+  // the TLS handshake's ALPN or the first bytes.
+  if (config_->codec_type == ConnectionManagerConfig::CodecType::kHttp1) {
+    startHttp1();
+  } else if (config_->codec_type == ConnectionManagerConfig::CodecType::kHttp2) {
+    startHttp2();
+  }
 }
 
 ConnectionManager::~ConnectionManager() = default;
+
+void ConnectionManager::startHttp1() {
+  codec_ = Codec::kHttp1;
+  http1_encoder_ = std::make_unique<Http1Encoder>(*this);
+  config_->stats->downstream_cx_http1_total.inc();
+  config_->stats->downstream_cx_http1_active.inc();
+}
+
+void ConnectionManager::startHttp2() {
+  codec_ = Codec::kHttp2;
+  config_->stats->downstream_cx_http2_total.inc();
+  config_->stats->downstream_cx_http2_active.inc();
+  http2::ProtocolOptions options = config_->http2_options;
+  // A stream's queued response counts against the same limit as a connection's write buffer.
+  options.stream_buffer_limit = config_->buffer_limit_bytes;
+  http2_ = std::make_unique<http2::ServerConnection>(options, *this, &http2_stats_);
+  flushHttp2();
+}
+
+// AUTO: ALPN decides over TLS; otherwise the HTTP/2 preface does, as soon as the bytes so far
+// either match its start (wait) or do not (HTTP/1.1).
+bool ConnectionManager::chooseCodec() {
+  const std::string_view alpn = connection_->negotiatedProtocol();
+  if (alpn == "h2") {
+    startHttp2();
+    return true;
+  }
+  if (!alpn.empty()) {
+    startHttp1();
+    return true;
+  }
+  const size_t n = std::min(input_.length(), kHttp2Preface.size());
+  char head[kHttp2Preface.size()];
+  input_.copyOut(0, n, head);
+  if (std::memcmp(head, kHttp2Preface.data(), n) != 0) {
+    startHttp1();
+    return true;
+  }
+  if (n < kHttp2Preface.size()) return false;
+  startHttp2();
+  return true;
+}
 
 void ConnectionManager::writeRaw(std::string_view bytes) {
   network::Buffer b;
@@ -538,13 +871,85 @@ void ConnectionManager::writeRaw(std::string_view bytes) {
 
 void ConnectionManager::onData(network::Buffer& data, bool /*end_stream*/) {
   config_->stats->downstream_cx_rx_bytes_total.inc(data.length());
-  if (stream_ == nullptr && input_.length() == 0 && data.length() > 0) {
+  if (codec_ == Codec::kHttp2) {
+    input_.move(data);
+    dispatchHttp2();
+    return;
+  }
+  const bool first_bytes = stream_ == nullptr && input_.length() == 0 && data.length() > 0;
+  input_.move(data);
+  if (codec_ == Codec::kUndecided) {
+    if (!chooseCodec()) return;
+    if (codec_ == Codec::kHttp2) {
+      dispatchHttp2();
+      return;
+    }
+  }
+  if (first_bytes) {
     // The first byte of a new request starts the header timer.
     if (request_headers_timer_) request_headers_timer_->enable(config_->request_headers_timeout);
     if (idle_timer_) idle_timer_->disable();
   }
-  input_.move(data);
   dispatch();
+}
+
+void ConnectionManager::dispatchHttp2() {
+  dispatching_ = true;
+  while (!closed_ && input_.length() > 0) {
+    std::string_view chunk = input_.frontSlice();
+    Result<size_t> result = http2_->dispatch(chunk);
+    if (!result.ok()) {
+      input_.drain(input_.length());
+      dispatching_ = false;
+      config_->stats->downstream_cx_protocol_error.inc();
+      SHEAVE_LOG_DEBUG("[C{}] http/2 codec error: {}", connection_->id(), result.error().message());
+      // The codec's output now ends with its GOAWAY: send it, then close.
+      flushHttp2();
+      closeConnection(network::ConnectionCloseType::kFlushWrite);
+      return;
+    }
+    input_.drain(chunk.size());
+  }
+  dispatching_ = false;
+  flushHttp2();
+}
+
+void ConnectionManager::flushHttp2() {
+  if (!http2_ || closed_ || dispatching_) return;
+  // Frames stay in the codec while the connection's write buffer is full: the codec then stops
+  // serializing, streams' queues fill and their watermarks stop the upstreams, and a peer that
+  // does not read trips the codec's outbound flood limits instead of growing memory.
+  const bool failed = http2_->error().has_value();
+  while (failed || !connection_->aboveHighWatermark()) {
+    std::string_view out = http2_->pendingOutput();
+    if (out.empty()) break;
+    network::Buffer buffer;
+    buffer.add(out);
+    http2_->drainOutput(out.size());
+    connection_->write(buffer, false);
+  }
+  config_->http2_stats->publish(http2_stats_, http2_stats_published_);
+  if (http2_->shouldClose() || (goaway_sent_ && streams_.empty())) {
+    closeConnection(network::ConnectionCloseType::kFlushWrite);
+  }
+}
+
+http2::StreamCallbacks* ConnectionManager::onNewStream(int32_t stream_id) {
+  if (closed_) return nullptr;
+  if (idle_timer_) idle_timer_->disable();
+  auto& stats = *config_->stats;
+  stats.downstream_rq_total.inc();
+  stats.downstream_rq_http2_total.inc();
+  stats.downstream_rq_active.inc();
+  auto http2_stream = std::make_unique<Http2Stream>(*this, stream_id);
+  Http2Stream* callbacks = http2_stream.get();
+  auto stream = std::make_unique<ActiveStream>(*this, next_stream_id_++, *http2_stream);
+  stream->setProtocol("HTTP/2");
+  http2_stream->attach(*stream);
+  stream->adoptHttp2Stream(std::move(http2_stream));
+  streams_.push_front(std::move(stream));
+  streams_.front()->list_entry = streams_.begin();
+  return callbacks;
 }
 
 void ConnectionManager::dispatch() {
@@ -593,21 +998,23 @@ void ConnectionManager::onHeaders(HeaderMap&& headers, const http1::MessageInfo&
   stats.downstream_rq_total.inc();
   stats.downstream_rq_http1_total.inc();
   stats.downstream_rq_active.inc();
-  stream_ = std::make_unique<ActiveStream>(*this, next_stream_id_++);
+  stream_ = std::make_unique<ActiveStream>(*this, next_stream_id_++, *http1_encoder_);
+  http1_encoder_->bind(*stream_, info.version_minor, info.keep_alive);
   stream_->setRequestInfo(info);
 
   if (info.expect_continue) {
     headers.remove("expect");
     if (!config_->proxy_100_continue) writeRaw("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  mutateRequestHeaders(headers, info);
+  mutateRequestHeaders(headers, /*keep_client_scheme=*/false);
   stream_->decodeHeaders(std::move(headers), !info.has_body);
 }
 
-void ConnectionManager::mutateRequestHeaders(HeaderMap& headers, const http1::MessageInfo& info) {
+void ConnectionManager::mutateRequestHeaders(HeaderMap& headers, bool keep_client_scheme) {
   removeHopByHopHeaders(headers);
   const std::string_view scheme = connection_->secure() ? "https" : "http";
-  headers.set(":scheme", scheme);
+  // An HTTP/2 request carries its own :scheme (mandatory there); HTTP/1.1 has none.
+  if (!keep_client_scheme || !headers.has(":scheme")) headers.set(":scheme", scheme);
   const Address& remote = connection_->remoteAddress();
   const bool edge = config_->use_remote_address;
   if (edge) {
@@ -660,7 +1067,8 @@ void ConnectionManager::onCodecError(const http1::ParseError& error) {
     // No stream yet: one exists just to answer and be logged.
     config_->stats->downstream_rq_total.inc();
     config_->stats->downstream_rq_active.inc();
-    stream_ = std::make_unique<ActiveStream>(*this, next_stream_id_++);
+    stream_ = std::make_unique<ActiveStream>(*this, next_stream_id_++, *http1_encoder_);
+    http1_encoder_->bind(*stream_, 1, true);
   }
   stream_->streamInfo().setResponseFlag(ResponseFlag::kDownstreamProtocolError);
   if (stream_->responseStarted()) {
@@ -671,9 +1079,19 @@ void ConnectionManager::onCodecError(const http1::ParseError& error) {
 }
 
 void ConnectionManager::onStreamDone(ActiveStream& stream) {
+  if (codec_ == Codec::kHttp2) {
+    if (Http2Stream* h2 = stream.http2Stream()) h2->detach();
+    auto entry = stream.list_entry;
+    // The stream's object may still be on the call stack: delete it later.
+    loop_.deferredDelete(std::move(*entry));
+    streams_.erase(entry);
+    if (closed_) return;
+    if (streams_.empty() && !draining_) armIdleTimer();
+    flushHttp2();
+    return;
+  }
   // The stream's object may still be on the call stack: delete it later.
   loop_.deferredDelete(std::move(stream_));
-  watermark_callbacks_.clear();
   if (closed_) return;
   if (close_after_response_) {
     closeConnection(network::ConnectionCloseType::kFlushWrite);
@@ -688,8 +1106,12 @@ void ConnectionManager::armIdleTimer() {
 }
 
 void ConnectionManager::onIdleTimeout() {
-  if (stream_) return;
+  if (stream_ || !streams_.empty()) return;
   config_->stats->downstream_cx_idle_timeout.inc();
+  if (http2_) {
+    http2_->goAway();
+    flushHttp2();
+  }
   closeConnection(network::ConnectionCloseType::kFlushWrite);
 }
 
@@ -699,19 +1121,39 @@ void ConnectionManager::onRequestHeadersTimeout() {
   if (!stream_) {
     config_->stats->downstream_rq_total.inc();
     config_->stats->downstream_rq_active.inc();
-    stream_ = std::make_unique<ActiveStream>(*this, next_stream_id_++);
+    stream_ = std::make_unique<ActiveStream>(*this, next_stream_id_++, *http1_encoder_);
+    http1_encoder_->bind(*stream_, 1, true);
   }
   stream_->sendLocalReply(408, "request header timeout", "request_header_timeout");
 }
 
 void ConnectionManager::startDrain() {
-  if (closed_) return;
+  if (closed_ || draining_) return;
+  draining_ = true;
+  if (codec_ == Codec::kHttp2) {
+    // Envoy's two-step drain: a GOAWAY with the largest stream id first (the client stops
+    // opening streams, none is refused yet), the real one after drain_timeout; the connection
+    // closes when the last stream ends.
+    http2_->shutdownNotice();
+    flushHttp2();
+    drain_timer_ = loop_.createTimer([this] { onDrainTimeout(); });
+    drain_timer_->enable(config_->drain_timeout);
+    return;
+  }
   if (!stream_) {
     config_->stats->downstream_cx_drain_close.inc();
     closeConnection(network::ConnectionCloseType::kFlushWrite);
     return;
   }
   close_after_response_ = true;
+}
+
+void ConnectionManager::onDrainTimeout() {
+  if (closed_ || !http2_) return;
+  if (streams_.empty()) config_->stats->downstream_cx_drain_close.inc();
+  goaway_sent_ = true;
+  http2_->goAway();
+  flushHttp2();
 }
 
 void ConnectionManager::closeConnection(network::ConnectionCloseType type) {
@@ -725,10 +1167,17 @@ void ConnectionManager::onEvent(network::ConnectionEvent event) {
   closed_ = true;
   auto& stats = *config_->stats;
   if (stream_) stream_->onDownstreamDisconnect();
+  // Every HTTP/2 stream still open ends as a downstream disconnect.
+  if (http2_) http2_->close();
   if (idle_timer_) idle_timer_->disable();
   if (request_headers_timer_) request_headers_timer_->disable();
+  if (drain_timer_) drain_timer_->disable();
   stats.downstream_cx_active.dec();
-  stats.downstream_cx_http1_active.dec();
+  if (codec_ == Codec::kHttp1) stats.downstream_cx_http1_active.dec();
+  if (codec_ == Codec::kHttp2) {
+    stats.downstream_cx_http2_active.dec();
+    config_->http2_stats->publish(http2_stats_, http2_stats_published_);
+  }
   stats.downstream_cx_destroy.inc();
   if (event == network::ConnectionEvent::kRemoteClose) {
     stats.downstream_cx_destroy_remote.inc();
@@ -744,12 +1193,25 @@ void ConnectionManager::onEvent(network::ConnectionEvent event) {
 
 void ConnectionManager::onAboveWriteBufferHighWatermark() {
   above_high_watermark_ = true;
-  for (auto* cb : watermark_callbacks_) cb->onAboveWriteBufferHighWatermark();
+  if (stream_) stream_->onAboveHighWatermark();
+  if (!streams_.empty()) {
+    // A callback may end a stream (and unlink it); the objects themselves die later.
+    std::vector<ActiveStream*> streams;
+    for (auto& stream : streams_) streams.push_back(stream.get());
+    for (ActiveStream* stream : streams) stream->onAboveHighWatermark();
+  }
 }
 
 void ConnectionManager::onBelowWriteBufferLowWatermark() {
   above_high_watermark_ = false;
-  for (auto* cb : watermark_callbacks_) cb->onBelowWriteBufferLowWatermark();
+  if (stream_) stream_->onBelowLowWatermark();
+  if (!streams_.empty()) {
+    std::vector<ActiveStream*> streams;
+    for (auto& stream : streams_) streams.push_back(stream.get());
+    for (ActiveStream* stream : streams) stream->onBelowLowWatermark();
+  }
+  // Frames held in the codec while the buffer was full may go now.
+  flushHttp2();
 }
 
 }  // namespace sheave::http

@@ -40,13 +40,52 @@ Status validateClusters(const RouteTable& table,
   return okStatus();
 }
 
+// Unset fields keep the defaults of http2::ProtocolOptions (Envoy's, see its header).
+Status parseHttp2Options(const envoy::config::core::v3::Http2ProtocolOptions& p,
+                         http2::ProtocolOptions& o) {
+  if (p.has_hpack_table_size()) o.hpack_table_size = p.hpack_table_size().value();
+  if (p.has_max_concurrent_streams()) o.max_concurrent_streams = p.max_concurrent_streams().value();
+  if (p.has_initial_stream_window_size()) {
+    o.initial_stream_window_size = p.initial_stream_window_size().value();
+  }
+  if (p.has_initial_connection_window_size()) {
+    o.initial_connection_window_size = p.initial_connection_window_size().value();
+  }
+  o.allow_connect = p.allow_connect();
+  if (p.has_max_outbound_frames()) o.max_outbound_frames = p.max_outbound_frames().value();
+  if (p.has_max_outbound_control_frames()) {
+    o.max_outbound_control_frames = p.max_outbound_control_frames().value();
+  }
+  if (p.has_max_consecutive_inbound_frames_with_empty_payload()) {
+    o.max_consecutive_inbound_frames_with_empty_payload =
+        p.max_consecutive_inbound_frames_with_empty_payload().value();
+  }
+  if (p.has_max_inbound_priority_frames_per_stream()) {
+    o.max_inbound_priority_frames_per_stream = p.max_inbound_priority_frames_per_stream().value();
+  }
+  if (p.has_max_inbound_window_update_frames_per_data_frame_sent()) {
+    o.max_inbound_window_update_frames_per_data_frame_sent =
+        p.max_inbound_window_update_frames_per_data_frame_sent().value();
+  }
+  o.stream_error_on_invalid_http_messaging = p.stream_error_on_invalid_http_messaging();
+  if (p.has_override_stream_error_on_invalid_http_message()) {
+    o.stream_error_on_invalid_http_messaging =
+        p.override_stream_error_on_invalid_http_message().value();
+  }
+  Status valid = http2::validateProtocolOptions(o);
+  if (!valid.ok()) return std::move(valid).error().at("http2_protocol_options");
+  return okStatus();
+}
+
 }  // namespace
 
 ConnectionManagerStats::ConnectionManagerStats(stats::Scope& s)
     : downstream_cx_total(s.counter("downstream_cx_total")),
       downstream_cx_http1_total(s.counter("downstream_cx_http1_total")),
+      downstream_cx_http2_total(s.counter("downstream_cx_http2_total")),
       downstream_cx_active(s.gauge("downstream_cx_active")),
       downstream_cx_http1_active(s.gauge("downstream_cx_http1_active")),
+      downstream_cx_http2_active(s.gauge("downstream_cx_http2_active")),
       downstream_cx_destroy(s.counter("downstream_cx_destroy")),
       downstream_cx_destroy_remote(s.counter("downstream_cx_destroy_remote")),
       downstream_cx_destroy_local(s.counter("downstream_cx_destroy_local")),
@@ -57,6 +96,7 @@ ConnectionManagerStats::ConnectionManagerStats(stats::Scope& s)
       downstream_cx_tx_bytes_total(s.counter("downstream_cx_tx_bytes_total")),
       downstream_rq_total(s.counter("downstream_rq_total")),
       downstream_rq_http1_total(s.counter("downstream_rq_http1_total")),
+      downstream_rq_http2_total(s.counter("downstream_rq_http2_total")),
       downstream_rq_active(s.gauge("downstream_rq_active")),
       downstream_rq_completed(s.counter("downstream_rq_completed")),
       downstream_rq_1xx(s.counter("downstream_rq_1xx")),
@@ -76,14 +116,64 @@ ConnectionManagerStats::ConnectionManagerStats(stats::Scope& s)
       downstream_cx_length_ms(
           s.histogram("downstream_cx_length_ms", stats::Histogram::Unit::kMilliseconds)) {}
 
+Http2CodecCounters::Http2CodecCounters(stats::Scope& s)
+    : header_overflow(s.counter("header_overflow")),
+      headers_cb_no_stream(s.counter("headers_cb_no_stream")),
+      inbound_empty_frames_flood(s.counter("inbound_empty_frames_flood")),
+      inbound_priority_frames_flood(s.counter("inbound_priority_frames_flood")),
+      inbound_window_update_frames_flood(s.counter("inbound_window_update_frames_flood")),
+      outbound_control_flood(s.counter("outbound_control_flood")),
+      outbound_flood(s.counter("outbound_flood")),
+      rx_messaging_error(s.counter("rx_messaging_error")),
+      rx_reset(s.counter("rx_reset")),
+      tx_reset(s.counter("tx_reset")),
+      stream_refused_errors(s.counter("stream_refused_errors")),
+      trailers(s.counter("trailers")),
+      goaway_sent(s.counter("goaway_sent")) {}
+
+void Http2CodecCounters::publish(const http2::CodecStats& now, http2::CodecStats& before) const {
+  auto add = [](stats::Counter& counter, uint64_t value, uint64_t& seen) {
+    if (value != seen) {
+      counter.inc(value - seen);
+      seen = value;
+    }
+  };
+  add(header_overflow, now.header_overflow, before.header_overflow);
+  add(headers_cb_no_stream, now.headers_cb_no_stream, before.headers_cb_no_stream);
+  add(inbound_empty_frames_flood, now.inbound_empty_frames_flood,
+      before.inbound_empty_frames_flood);
+  add(inbound_priority_frames_flood, now.inbound_priority_frames_flood,
+      before.inbound_priority_frames_flood);
+  add(inbound_window_update_frames_flood, now.inbound_window_update_frames_flood,
+      before.inbound_window_update_frames_flood);
+  add(outbound_control_flood, now.outbound_control_flood, before.outbound_control_flood);
+  add(outbound_flood, now.outbound_flood, before.outbound_flood);
+  add(rx_messaging_error, now.rx_messaging_error, before.rx_messaging_error);
+  add(rx_reset, now.rx_reset, before.rx_reset);
+  add(tx_reset, now.tx_reset, before.tx_reset);
+  add(stream_refused_errors, now.stream_refused_errors, before.stream_refused_errors);
+  add(trailers, now.trailers, before.trailers);
+  add(goaway_sent, now.goaway_sent, before.goaway_sent);
+}
+
 Result<std::shared_ptr<const ConnectionManagerConfig>> ConnectionManagerConfig::create(
     const HcmProto& proto, Context& context) {
   auto config = std::make_shared<ConnectionManagerConfig>();
   if (proto.stat_prefix().empty()) return invalidArgument("stat_prefix: must not be empty");
   config->stat_prefix = proto.stat_prefix();
-  if (proto.codec_type() == HcmProto::HTTP2 || proto.codec_type() == HcmProto::HTTP3) {
-    return invalidArgument("codec_type: " + HcmProto::CodecType_Name(proto.codec_type()) +
-                           " is not supported yet (AUTO and HTTP1 are; AUTO serves HTTP/1.1)");
+  switch (proto.codec_type()) {
+    case HcmProto::AUTO:
+      config->codec_type = CodecType::kAuto;
+      break;
+    case HcmProto::HTTP1:
+      config->codec_type = CodecType::kHttp1;
+      break;
+    case HcmProto::HTTP2:
+      config->codec_type = CodecType::kHttp2;
+      break;
+    default:
+      return invalidArgument("codec_type: " + HcmProto::CodecType_Name(proto.codec_type()) +
+                             " is not supported (AUTO, HTTP1 and HTTP2 are)");
   }
   if (proto.has_rds()) {
     return invalidArgument(
@@ -138,11 +228,17 @@ Result<std::shared_ptr<const ConnectionManagerConfig>> ConnectionManagerConfig::
     const uint32_t kb = proto.max_request_headers_kb().value();
     if (kb == 0 || kb > 8192) return invalidArgument("max_request_headers_kb: must be 1-8192");
     config->limits.max_header_bytes = static_cast<size_t>(kb) * 1024;
+    config->http2_options.max_request_headers_kb = kb;
   }
   const auto& common = proto.common_http_protocol_options();
   if (common.has_max_headers_count()) {
     config->limits.max_headers_count = common.max_headers_count().value();
+    config->http2_options.max_headers_count = common.max_headers_count().value();
   }
+  SHEAVE_RETURN_IF_ERROR(parseHttp2Options(proto.http2_protocol_options(), config->http2_options));
+  // Envoy's downstream codec stats are not under the connection manager's prefix: http2.*.
+  config->http2_scope = context.stats_root.createScope("http2");
+  config->http2_stats = std::make_unique<Http2CodecCounters>(*config->http2_scope);
   if (common.has_idle_timeout()) config->idle_timeout = toMs(common.idle_timeout());
   if (common.has_max_connection_duration()) {
     config->max_connection_duration = toMs(common.max_connection_duration());

@@ -10,6 +10,8 @@
 #include "proxy/accesslog/access_log.h"
 #include "proxy/http/filter.h"
 #include "proxy/http/http1/parser.h"
+#include "proxy/http/http2/codec_stats.h"
+#include "proxy/http/http2/protocol_options.h"
 #include "proxy/stats/histogram.h"
 #include "proxy/stats/scope.h"
 
@@ -28,8 +30,10 @@ struct ConnectionManagerStats {
 
   stats::Counter& downstream_cx_total;
   stats::Counter& downstream_cx_http1_total;
+  stats::Counter& downstream_cx_http2_total;
   stats::Gauge& downstream_cx_active;
   stats::Gauge& downstream_cx_http1_active;
+  stats::Gauge& downstream_cx_http2_active;
   stats::Counter& downstream_cx_destroy;
   stats::Counter& downstream_cx_destroy_remote;
   stats::Counter& downstream_cx_destroy_local;
@@ -40,6 +44,7 @@ struct ConnectionManagerStats {
   stats::Counter& downstream_cx_tx_bytes_total;
   stats::Counter& downstream_rq_total;
   stats::Counter& downstream_rq_http1_total;
+  stats::Counter& downstream_rq_http2_total;
   stats::Gauge& downstream_rq_active;
   stats::Counter& downstream_rq_completed;
   stats::Counter& downstream_rq_1xx;
@@ -58,6 +63,29 @@ struct ConnectionManagerStats {
   stats::Histogram& downstream_cx_length_ms;
 };
 
+// Envoy's `http2.*` codec counters of downstream connections. Each connection's codec counts
+// into its own plain http2::CodecStats; the connection manager adds what changed after each
+// read, so the codec stays free of the stats layer.
+struct Http2CodecCounters {
+  explicit Http2CodecCounters(stats::Scope& scope);
+  // Adds `now - before` for every counter, then before = now.
+  void publish(const http2::CodecStats& now, http2::CodecStats& before) const;
+
+  stats::Counter& header_overflow;
+  stats::Counter& headers_cb_no_stream;
+  stats::Counter& inbound_empty_frames_flood;
+  stats::Counter& inbound_priority_frames_flood;
+  stats::Counter& inbound_window_update_frames_flood;
+  stats::Counter& outbound_control_flood;
+  stats::Counter& outbound_flood;
+  stats::Counter& rx_messaging_error;
+  stats::Counter& rx_reset;
+  stats::Counter& tx_reset;
+  stats::Counter& stream_refused_errors;
+  stats::Counter& trailers;
+  stats::Counter& goaway_sent;
+};
+
 // Everything an HTTP connection manager needs, parsed and validated once
 // from the HttpConnectionManager proto and shared by every connection of a
 // listener on every worker. Immutable.
@@ -67,6 +95,12 @@ struct ConnectionManagerConfig {
   std::vector<FilterFactoryCb> filter_factories;
   std::vector<std::shared_ptr<const accesslog::AccessLog>> access_logs;
   http1::Limits limits;
+  // AUTO: HTTP/2 when TLS negotiated ALPN "h2" or the first bytes are the HTTP/2 connection
+  // preface, HTTP/1.1 otherwise.
+  enum class CodecType { kAuto, kHttp1, kHttp2 };
+  CodecType codec_type = CodecType::kAuto;
+  // http2_protocol_options plus max_request_headers_kb / max_headers_count.
+  http2::ProtocolOptions http2_options;
   // The listener's per_connection_buffer_limit_bytes: the most a filter may
   // buffer of one request body before the request gets 413.
   uint32_t buffer_limit_bytes = 1024 * 1024;
@@ -94,6 +128,8 @@ struct ConnectionManagerConfig {
 
   std::shared_ptr<stats::Scope> scope;
   std::unique_ptr<ConnectionManagerStats> stats;
+  std::shared_ptr<stats::Scope> http2_scope;
+  std::unique_ptr<Http2CodecCounters> http2_stats;
 
   // Everything needed to build the config that lives outside the proto.
   struct Context {

@@ -160,10 +160,6 @@ Status Server::load() {
   }
   const std::string where = options_.config_path.empty() ? "--config-yaml" : options_.config_path;
 
-  if (bootstrap_.has_dynamic_resources() && bootstrap_.dynamic_resources().ByteSizeLong() > 0) {
-    return invalidArgument("dynamic_resources: xDS from a management server is not supported yet")
-        .at(where);
-  }
   auto store = stats::Store::create();
   if (!store.ok()) return std::move(store).error().at(where);
   store_ = std::move(store).value();
@@ -191,16 +187,21 @@ Status Server::load() {
                                           std::to_string(i) + "]");
     }
   }
-  ListenerConfig::Context context{*store_, http_filters_, *access_logs_,
-                                  [this](const std::string& name) { return clusters_->has(name); },
-                                  secrets_.get()};
+  if (bootstrap_.has_dynamic_resources() && bootstrap_.dynamic_resources().ByteSizeLong() > 0) {
+    if (auto status = XdsManager::validate(bootstrap_, *clusters_); !status.ok()) {
+      return std::move(status).error().at(where);
+    }
+  }
+  listener_context_ = std::make_unique<ListenerConfig::Context>(ListenerConfig::Context{
+      *store_, http_filters_, *access_logs_,
+      [this](const std::string& name) { return clusters_->has(name); }, secrets_.get()});
   for (int i = 0; i < sr.listeners_size(); ++i) {
-    auto listener = ListenerConfig::create(sr.listeners(i), context);
+    auto listener = ListenerConfig::create(sr.listeners(i), *listener_context_);
     if (!listener.ok()) {
       return std::move(listener).error().at(where + ": static_resources.listeners[" +
                                             std::to_string(i) + "]");
     }
-    for (const auto& other : listeners_) {
+    for (const auto& other : static_listeners_) {
       if (other->name == (*listener)->name) {
         return invalidArgument("static_resources.listeners[" + std::to_string(i) +
                                "].name: duplicate listener name '" + other->name + "'")
@@ -213,7 +214,7 @@ Status Server::load() {
             .at(where);
       }
     }
-    listeners_.push_back(std::move(listener).value());
+    static_listeners_.push_back(std::move(listener).value());
   }
   if (bootstrap_.has_admin() && !bootstrap_.admin().address().has_socket_address()) {
     return invalidArgument("admin.address: a socket_address is required").at(where);
@@ -226,18 +227,11 @@ Status Server::bindListeners() {
   for (uint32_t i = 0; i < options_.concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(i));
   }
-  for (const auto& listener : listeners_) {
-    Address bind_to = listener->address;
-    for (auto& worker : workers_) {
-      auto bound = worker->addListener(listener, bind_to);
-      if (!bound.ok()) return std::move(bound).error();
-      // Port 0 picks a port once; every other worker binds that port.
-      bind_to = *bound;
-    }
-    listener_addresses_.push_back(bind_to);
-    SHEAVE_LOG_INFO("listener '{}' bound to {} on {} worker(s)", listener->name, bind_to.asString(),
-                    workers_.size());
+  listener_manager_ = std::make_unique<ListenerManager>(workers_);
+  for (auto& listener : static_listeners_) {
+    SHEAVE_RETURN_IF_ERROR(listener_manager_->addStatic(std::move(listener)));
   }
+  static_listeners_.clear();
   return okStatus();
 }
 
@@ -315,6 +309,16 @@ void Server::installSignalHandler() {
 }
 
 void Server::onClustersReady() {
+  if (xds_ != nullptr) {
+    SHEAVE_LOG_INFO("static clusters initialized; fetching the dynamic config over ADS");
+    xds_->start([this] { startWorkers(); });
+    return;
+  }
+  startWorkers();
+}
+
+void Server::startWorkers() {
+  if (state_ == State::kDraining) return;
   SHEAVE_LOG_INFO("all clusters initialized; starting {} worker(s)", workers_.size());
   for (auto& w : workers_) w->start(*clusters_);
   workers_started_ = true;
@@ -424,6 +428,12 @@ int Server::run() {
   // The parsed bootstrap is only needed again by /config_dump: keep its wire
   // form (a fraction of the in-memory protobuf) and free the rest.
   node_ = bootstrap_.node();
+  if (bootstrap_.has_dynamic_resources() && bootstrap_.dynamic_resources().ByteSizeLong() > 0) {
+    xds_ = std::make_unique<XdsManager>(
+        XdsManager::Context{main_loop_, *store_, *clusters_, *listener_manager_, *listener_context_,
+                            random_},
+        bootstrap_);
+  }
   bootstrap_bytes_ = bootstrap_.SerializeAsString();
   bootstrap_.Clear();
   malloc_trim(0);
@@ -559,21 +569,20 @@ AdminResponse Server::handleListeners(const AdminRequest& request) const {
   std::ostringstream o;
   if (request.param("format") == "json") {
     o << "{\"listener_statuses\":[";
-    for (size_t i = 0; i < listeners_.size(); ++i) {
-      const Address& a =
-          i < listener_addresses_.size() ? listener_addresses_[i] : listeners_[i]->address;
-      if (i) o << ",";
-      o << "{\"name\":\"" << jsonEscape(listeners_[i]->name)
+    bool first = true;
+    for (const auto* entry : listener_manager_->entries()) {
+      const Address& a = entry->bound;
+      if (!first) o << ",";
+      first = false;
+      o << "{\"name\":\"" << jsonEscape(entry->config->name)
         << "\",\"local_address\":{\"socket_address\":{\"address\":\"" << a.ip()
         << "\",\"port_value\":" << a.port() << "}}}";
     }
     o << "]}\n";
     return AdminResponse{200, "application/json", o.str()};
   }
-  for (size_t i = 0; i < listeners_.size(); ++i) {
-    const Address& a =
-        i < listener_addresses_.size() ? listener_addresses_[i] : listeners_[i]->address;
-    o << listeners_[i]->name << "::" << a.asString() << "\n";
+  for (const auto* entry : listener_manager_->entries()) {
+    o << entry->config->name << "::" << entry->bound.asString() << "\n";
   }
   return AdminResponse{200, "text/plain; charset=UTF-8", o.str()};
 }
@@ -609,7 +618,8 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
   o << ",{\"@type\":\"type.googleapis.com/"
        "envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[";
   bool first = true;
-  for (const auto& l : listeners_) {
+  for (const auto* entry : listener_manager_->entries()) {
+    const auto& l = entry->config;
     if (!l->http) continue;
     const auto& chains = l->proto.filter_chains_size() > 0 ? l->proto.filter_chains(0)
                                                            : l->proto.default_filter_chain();

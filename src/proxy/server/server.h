@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/random.h"
 #include "common/result.h"
 #include "envoy/config/bootstrap/v3/bootstrap.pb.h"
 #include "proxy/accesslog/access_log.h"
@@ -13,8 +14,10 @@
 #include "proxy/network/tls/secret_manager.h"
 #include "proxy/server/admin.h"
 #include "proxy/server/listener_config.h"
+#include "proxy/server/listener_manager.h"
 #include "proxy/server/options.h"
 #include "proxy/server/worker.h"
+#include "proxy/server/xds_manager.h"
 #include "proxy/stats/store.h"
 #include "proxy/upstream/cluster_manager.h"
 
@@ -39,6 +42,7 @@ class Server {
   Status setupAdmin();
   void installSignalHandler();
   void onClustersReady();
+  void startWorkers();
   void startDrain();
   void flushStats();
   void checkDrained();
@@ -77,8 +81,14 @@ class Server {
   std::unique_ptr<network::tls::SecretManager> secrets_;
   http::FilterRegistry http_filters_;
   std::unique_ptr<upstream::ClusterManager> clusters_;
-  std::vector<std::shared_ptr<const ListenerConfig>> listeners_;
-  std::vector<Address> listener_addresses_;  // as bound
+  // Built at load, bound (and then owned) by the listener manager at start.
+  std::vector<std::shared_ptr<const ListenerConfig>> static_listeners_;
+  std::unique_ptr<ListenerManager> listener_manager_;
+  // What listeners are built with; dynamic (LDS) listeners too, so it lives on.
+  std::unique_ptr<ListenerConfig::Context> listener_context_;
+  RandomGenerator random_;
+  // dynamic_resources: the ADS connection and what its updates do.
+  std::unique_ptr<XdsManager> xds_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<network::FileEvent> signal_event_;

@@ -1,5 +1,7 @@
 #include "proxy/server/worker.h"
 
+#include <future>
+
 #include "common/logging.h"
 
 namespace sheave::server {
@@ -10,7 +12,21 @@ Worker::~Worker() { stop(); }
 
 Result<Address> Worker::addListener(std::shared_ptr<const ListenerConfig> config,
                                     const Address& bind) {
-  const ListenerConfig* raw = config.get();
+  if (!started_) return bindListener(std::move(config), bind);
+  // The socket's events belong to the worker's loop: make it there, and wait
+  // (the worker never waits for the main thread, so this cannot deadlock).
+  std::promise<Result<Address>> done;
+  auto result = done.get_future();
+  loop_.post([this, &done, config = std::move(config), bind]() mutable {
+    done.set_value(bindListener(std::move(config), bind));
+  });
+  return result.get();
+}
+
+Result<Address> Worker::bindListener(std::shared_ptr<const ListenerConfig> config,
+                                     const Address& bind) {
+  auto active = std::make_unique<ActiveListener>();
+  ActiveListener* raw = active.get();
   auto listener = network::TcpListener::create(
       loop_, bind, /*reuse_port=*/true,
       [this, raw](int fd, const Address& local, const Address& remote) {
@@ -20,12 +36,51 @@ Result<Address> Worker::addListener(std::shared_ptr<const ListenerConfig> config
     return std::move(listener).error().at("listener '" + config->name + "' on " + bind.asString());
   }
   Address bound = (*listener)->boundAddress();
-  listeners_.push_back(ActiveListener{std::move(config), std::move(listener).value()});
+  active->listener = std::move(listener).value();
+  std::string name = config->name;
+  active->config = std::move(config);
+  listeners_[name] = std::move(active);
   return bound;
+}
+
+void Worker::updateListener(std::shared_ptr<const ListenerConfig> config) {
+  loop_.post([this, config = std::move(config)]() mutable {
+    auto it = listeners_.find(config->name);
+    if (it == listeners_.end()) return;
+    auto old = std::move(it->second->config);
+    it->second->config = std::move(config);
+    drainSessionsOf(old.get());
+  });
+}
+
+void Worker::removeListener(const std::string& name) {
+  loop_.post([this, name] {
+    auto it = listeners_.find(name);
+    if (it == listeners_.end()) return;
+    auto config = it->second->config;
+    // Not from inside its own accept callback: this runs from the post queue.
+    listeners_.erase(it);
+    drainSessionsOf(config.get());
+  });
+}
+
+void Worker::drainSessionsOf(const ListenerConfig* config) {
+  std::vector<void*> keys;
+  for (auto& [key, session] : sessions_) {
+    if (session.listener.get() == config) keys.push_back(key);
+  }
+  for (void* key : keys) {
+    auto it = sessions_.find(key);
+    if (it == sessions_.end()) continue;
+    if (auto* hcm = dynamic_cast<http::ConnectionManager*>(it->second.owner.get())) {
+      hcm->startDrain();
+    }
+  }
 }
 
 void Worker::start(upstream::ClusterManager& clusters) {
   clusters.registerWorker(clusters_);
+  started_ = true;
   thread_ = std::thread([this] {
     upstream::ThreadLocalClusterManager::setCurrent(&clusters_);
     loop_.run();
@@ -61,12 +116,13 @@ void Worker::stop() {
   thread_.join();
 }
 
-void Worker::onAccept(const ListenerConfig& config, int fd, const Address& local,
+void Worker::onAccept(ActiveListener& listener, int fd, const Address& local,
                       const Address& remote) {
   if (draining_) {
     ::close(fd);
     return;
   }
+  const ListenerConfig& config = *listener.config;
   const auto& tls = config.transport_socket_factory;
   auto connection = network::Connection::createServer(loop_, fd, local, remote,
                                                       tls ? tls->createTransportSocket() : nullptr);
@@ -78,12 +134,12 @@ void Worker::onAccept(const ListenerConfig& config, int fd, const Address& local
     auto hcm =
         std::make_unique<http::ConnectionManager>(config.http, std::move(connection), loop_, *this);
     void* key = hcm.get();
-    sessions_[key] = Session{std::move(hcm), &config};
+    sessions_[key] = Session{std::move(hcm), listener.config};
   } else {
     auto session = std::make_unique<tcp_proxy::TcpProxySession>(config.tcp, std::move(connection),
                                                                 loop_, clusters_, *this);
     void* key = session.get();
-    sessions_[key] = Session{std::move(session), &config};
+    sessions_[key] = Session{std::move(session), listener.config};
   }
 }
 

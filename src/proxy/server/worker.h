@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -25,9 +27,15 @@ class Worker : public http::ConnectionManagerHost, public tcp_proxy::TcpProxySes
   explicit Worker(uint32_t index);
   ~Worker() override;
 
-  // Before start(), on the main thread: binds this worker's socket for the
-  // listener and returns the bound address (port 0 picks one).
+  // On the main thread: binds this worker's socket for the listener and
+  // returns the bound address (port 0 picks one). Once the worker runs, the
+  // socket is made on the worker's thread and the call waits for it.
   Result<Address> addListener(std::shared_ptr<const ListenerConfig> config, const Address& bind);
+  // Thread-safe. New connections get the new config (same name, same
+  // address); HTTP connections of the old one drain.
+  void updateListener(std::shared_ptr<const ListenerConfig> config);
+  // Thread-safe. Closes the socket; the listener's HTTP connections drain.
+  void removeListener(const std::string& name);
   void start(upstream::ClusterManager& clusters);
   // Thread-safe. Stop accepting, then ask every connection to finish.
   void drain();
@@ -50,17 +58,24 @@ class Worker : public http::ConnectionManagerHost, public tcp_proxy::TcpProxySes
   };
   struct Session {
     std::unique_ptr<network::DeferredDeletable> owner;
-    const ListenerConfig* listener;
+    std::shared_ptr<const ListenerConfig> listener;
   };
 
-  void onAccept(const ListenerConfig& config, int fd, const Address& local, const Address& remote);
+  Result<Address> bindListener(std::shared_ptr<const ListenerConfig> config, const Address& bind);
+  void onAccept(ActiveListener& listener, int fd, const Address& local, const Address& remote);
   void removeSession(void* key);
+  // Asks the HTTP connections accepted with `config` to finish (GOAWAY /
+  // Connection: close); TCP sessions run to their end.
+  void drainSessionsOf(const ListenerConfig* config);
 
   const uint32_t index_;
   network::EventLoop loop_;
   RandomGenerator random_;
   upstream::ThreadLocalClusterManager clusters_;
-  std::vector<ActiveListener> listeners_;
+  // By name; a listener's object stays put while its socket lives (the accept
+  // callback holds its address).
+  std::map<std::string, std::unique_ptr<ActiveListener>, std::less<>> listeners_;
+  bool started_ = false;
   std::unordered_map<void*, Session> sessions_;
   std::atomic<size_t> active_{0};
   bool draining_ = false;

@@ -6,6 +6,7 @@
 
 #include "common/logging.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "proxy/network/tls/tls_socket_factory.h"
 
@@ -166,15 +167,16 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
   return info;
 }
 
-Result<std::vector<EndpointConfig>> buildEndpoints(const ClusterProto& proto, bool dns) {
+Result<std::vector<EndpointConfig>> buildEndpoints(
+    const envoy::config::endpoint::v3::ClusterLoadAssignment& la, bool dns,
+    std::string_view cluster_type) {
   std::vector<EndpointConfig> out;
-  const auto& la = proto.load_assignment();
   for (int i = 0; i < la.endpoints_size(); ++i) {
     const auto& locality = la.endpoints(i);
     for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
       const auto& lb = locality.lb_endpoints(j);
-      const std::string where = "load_assignment.endpoints[" + std::to_string(i) +
-                                "].lb_endpoints[" + std::to_string(j) + "]";
+      const std::string where =
+          "endpoints[" + std::to_string(i) + "].lb_endpoints[" + std::to_string(j) + "]";
       if (!lb.endpoint().address().has_socket_address()) {
         return invalidArgument(where + ".endpoint.address: a socket_address is required");
       }
@@ -198,8 +200,7 @@ Result<std::vector<EndpointConfig>> buildEndpoints(const ClusterProto& proto, bo
             hs == envoy::config::core::v3::TIMEOUT);
       if (!dns && !Address::parse(e.address, e.port).ok()) {
         return invalidArgument(where + ".endpoint.address.socket_address.address: '" + e.address +
-                               "' is not an IP address (a " +
-                               ClusterProto::DiscoveryType_Name(proto.type()) +
+                               "' is not an IP address (a " + std::string(cluster_type) +
                                " cluster needs IPs; use STRICT_DNS for names)");
       }
       out.push_back(std::move(e));
@@ -247,10 +248,18 @@ Result<std::unique_ptr<Cluster>> Cluster::create(const ClusterProto& proto, stat
   }
   auto info = buildInfo(proto, root, secrets);
   if (!info.ok()) return std::move(info).error();
-  auto endpoints = buildEndpoints(proto, dns);
-  if (!endpoints.ok()) return std::move(endpoints).error();
-  return std::unique_ptr<Cluster>(new Cluster(std::move(info).value(), std::move(endpoints).value(),
-                                              dns, logical, main_loop, resolver));
+  auto endpoints =
+      buildEndpoints(proto.load_assignment(), dns, ClusterProto::DiscoveryType_Name(proto.type()));
+  if (!endpoints.ok()) return std::move(endpoints).error().at("load_assignment");
+  auto cluster = std::unique_ptr<Cluster>(new Cluster(
+      std::move(info).value(), std::move(endpoints).value(), dns, logical, main_loop, resolver));
+  // An EDS cluster with an eds_config gets its hosts from EDS; one without
+  // (a bootstrap convenience) uses its inline load_assignment like STATIC.
+  if (proto.type() == ClusterProto::EDS && proto.eds_cluster_config().has_eds_config()) {
+    const auto& service = proto.eds_cluster_config().service_name();
+    cluster->eds_service_name_ = service.empty() ? proto.name() : service;
+  }
+  return cluster;
 }
 
 Cluster::Cluster(std::shared_ptr<const ClusterInfo> info, std::vector<EndpointConfig> endpoints,
@@ -266,6 +275,11 @@ Cluster::~Cluster() = default;
 
 void Cluster::initialize(std::function<void()> on_ready) {
   on_ready_ = std::move(on_ready);
+  if (!eds_service_name_.empty()) {
+    // Ready with the first assignment (updateLoadAssignment).
+    if (eds_ready_) publish(HostVector(*hosts_));
+    return;
+  }
   if (!dns_) {
     HostVector hosts;
     for (const auto& e : endpoints_) {
@@ -282,6 +296,28 @@ void Cluster::initialize(std::function<void()> on_ready) {
   resolved_.assign(endpoints_.size(), {});
   refresh_timer_ = loop_.createTimer([this] { resolve(); });
   resolve();
+}
+
+Status Cluster::updateLoadAssignment(
+    const envoy::config::endpoint::v3::ClusterLoadAssignment& cla) {
+  auto endpoints = buildEndpoints(cla, /*dns=*/false, "EDS");
+  if (!endpoints.ok()) return std::move(endpoints).error();
+  const HostVector& current = *hosts_;
+  HostVector hosts;
+  hosts.reserve(endpoints->size());
+  for (const auto& e : *endpoints) {
+    auto addr = Address::parse(e.address, e.port).value();
+    auto it = std::find_if(current.begin(), current.end(), [&](const HostSharedPtr& h) {
+      return h->address() == addr && h->weight() == e.weight;
+    });
+    HostSharedPtr host = it != current.end() ? *it : std::make_shared<Host>(addr, "", e.weight);
+    host->setHealthy(e.healthy);
+    hosts.push_back(std::move(host));
+  }
+  eds_ready_ = true;
+  info_->stats->update_success.inc();
+  publish(std::move(hosts));
+  return okStatus();
 }
 
 void Cluster::resolve() {
@@ -379,6 +415,14 @@ void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
   }
 }
 
+void ThreadLocalCluster::drain() {
+  for (auto& [host, pool] : pools_) pool->drainConnections();
+}
+
+bool ThreadLocalCluster::idle() const {
+  return std::all_of(pools_.begin(), pools_.end(), [](const auto& p) { return p.second->idle(); });
+}
+
 Http1ConnPool& ThreadLocalCluster::httpPool(const HostSharedPtr& host) {
   auto& pool = pools_[host.get()];
   if (!pool) pool = std::make_unique<Http1ConnPool>(loop_, host, info_);
@@ -394,9 +438,10 @@ void ThreadLocalClusterManager::setCurrent(ThreadLocalClusterManager* manager) {
   tls_cluster_manager = manager;
 }
 
-ThreadLocalCluster* ThreadLocalClusterManager::get(std::string_view name) {
+const std::shared_ptr<ThreadLocalCluster>& ThreadLocalClusterManager::get(std::string_view name) {
+  static const std::shared_ptr<ThreadLocalCluster> kNone;
   auto it = clusters_.find(name);
-  return it == clusters_.end() ? nullptr : it->second.get();
+  return it == clusters_.end() ? kNone : it->second;
 }
 
 void ThreadLocalClusterManager::addOrUpdate(std::shared_ptr<const ClusterInfo> info,
@@ -407,8 +452,39 @@ void ThreadLocalClusterManager::addOrUpdate(std::shared_ptr<const ClusterInfo> i
     return;
   }
   std::string name = info->name;
-  clusters_[name] =
-      std::make_unique<ThreadLocalCluster>(loop_, std::move(info), std::move(hosts), random_);
+  auto fresh =
+      std::make_shared<ThreadLocalCluster>(loop_, std::move(info), std::move(hosts), random_);
+  if (it != clusters_.end()) {
+    retire(std::move(it->second));
+    it->second = std::move(fresh);
+  } else {
+    clusters_.emplace(std::move(name), std::move(fresh));
+  }
+}
+
+void ThreadLocalClusterManager::remove(std::string_view name) {
+  auto it = clusters_.find(name);
+  if (it == clusters_.end()) return;
+  retire(std::move(it->second));
+  clusters_.erase(it);
+}
+
+void ThreadLocalClusterManager::retire(std::shared_ptr<ThreadLocalCluster> cluster) {
+  cluster->drain();
+  draining_.push_back(std::move(cluster));
+  sweepDraining();
+  if (!draining_.empty()) {
+    if (!sweep_timer_) sweep_timer_ = loop_.createTimer([this] { sweepDraining(); });
+    if (!sweep_timer_->enabled()) sweep_timer_->enable(std::chrono::seconds(1));
+  }
+}
+
+void ThreadLocalClusterManager::sweepDraining() {
+  // Gone once no request holds it and its last connection has closed.
+  std::erase_if(draining_, [](const std::shared_ptr<ThreadLocalCluster>& c) {
+    return c.use_count() == 1 && c->idle();
+  });
+  if (!draining_.empty() && sweep_timer_) sweep_timer_->enable(std::chrono::seconds(1));
 }
 
 ClusterManager::ClusterManager(network::EventLoop& main_loop, stats::Scope& root,
@@ -434,7 +510,151 @@ const Cluster* ClusterManager::get(std::string_view name) const {
   return it == clusters_.end() ? nullptr : it->second.get();
 }
 
+Result<bool> ClusterManager::addOrUpdateCluster(const ClusterProto& proto,
+                                                const std::string& version_info) {
+  const std::string& name = proto.name();
+  auto active = dynamic_active_.find(name);
+  if (clusters_.count(name) != 0 && active == dynamic_active_.end()) {
+    return invalidArgument("cluster '" + name +
+                           "': a static cluster of the same name exists and cannot be replaced");
+  }
+  // Unchanged config: nothing to do (Envoy compares the message the same way).
+  auto warming = dynamic_warming_.find(name);
+  const DynamicInfo* latest = warming != dynamic_warming_.end() ? &warming->second
+                              : active != dynamic_active_.end() ? &active->second
+                                                                : nullptr;
+  if (latest != nullptr && latest->proto->SerializeAsString() == proto.SerializeAsString()) {
+    return false;
+  }
+  auto cluster = Cluster::create(proto, root_, main_loop_, resolver_, secrets_);
+  if (!cluster.ok()) return std::move(cluster).error().at("cluster '" + name + "'");
+  if (auto previous = warming_.find(name); previous != warming_.end()) {
+    main_loop_.deferredDelete(std::move(previous->second));
+  }
+  warming_[name] = std::move(cluster).value();
+  dynamic_warming_[name] = DynamicInfo{version_info, std::chrono::system_clock::now(),
+                                       std::make_shared<const ClusterProto>(proto)};
+  if (!initialized_) return true;  // initialize() starts it with the static ones
+  Cluster& raw = *warming_[name];
+  raw.initialize([this, name] { activate(name); });
+  if (!raw.edsServiceName().empty() && warming_.count(name) != 0) {
+    auto cached = assignments_.find(raw.edsServiceName());
+    if (cached != assignments_.end()) (void)raw.updateLoadAssignment(*cached->second);
+  }
+  return true;
+}
+
+void ClusterManager::activate(std::string name) {
+  auto it = warming_.find(name);
+  if (it == warming_.end()) return;
+  std::unique_ptr<Cluster> cluster = std::move(it->second);
+  warming_.erase(it);
+  auto info = dynamic_warming_.extract(name);
+  dynamic_active_[name] = std::move(info.mapped());
+  Cluster* raw = cluster.get();
+  raw->setHostsChangedCallback([this, raw] { onHostsChanged(*raw); });
+  // The old cluster's object may still be referenced by a pending main-thread
+  // callback (a DNS answer): destroy it after this one.
+  auto old = clusters_.find(name);
+  if (old != clusters_.end()) {
+    main_loop_.deferredDelete(std::move(old->second));
+    old->second = std::move(cluster);
+  } else {
+    clusters_.emplace(name, std::move(cluster));
+  }
+  SHEAVE_LOG_INFO("cds: cluster '{}' {}", name, old != clusters_.end() ? "updated" : "added");
+  onHostsChanged(*raw);
+  checkWarm();
+}
+
+bool ClusterManager::removeCluster(std::string_view name) {
+  bool removed = false;
+  if (auto w = warming_.find(name); w != warming_.end()) {
+    main_loop_.deferredDelete(std::move(w->second));
+    warming_.erase(w);
+    dynamic_warming_.erase(dynamic_warming_.find(name));
+    removed = true;
+  }
+  if (auto a = dynamic_active_.find(name); a != dynamic_active_.end()) {
+    dynamic_active_.erase(a);
+    auto c = clusters_.find(name);
+    main_loop_.deferredDelete(std::move(c->second));
+    clusters_.erase(c);
+    const std::string key(name);
+    for (auto* worker : workers_) {
+      worker->loop().post([worker, key] { worker->remove(key); });
+    }
+    SHEAVE_LOG_INFO("cds: cluster '{}' removed", key);
+    removed = true;
+  }
+  checkWarm();
+  return removed;
+}
+
+std::vector<std::string> ClusterManager::dynamicClusterNames() const {
+  std::vector<std::string> out;
+  for (const auto& [name, info] : dynamic_active_) out.push_back(name);
+  for (const auto& [name, info] : dynamic_warming_) {
+    if (dynamic_active_.count(name) == 0) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status ClusterManager::updateEndpoints(
+    const envoy::config::endpoint::v3::ClusterLoadAssignment& cla) {
+  const std::string& service = cla.cluster_name();
+  if (service.empty()) return invalidArgument("cluster_name: an assignment needs a cluster name");
+  // Validate once before anything changes.
+  if (auto parsed = buildEndpoints(cla, false, "EDS"); !parsed.ok()) {
+    return std::move(parsed).error().at("ClusterLoadAssignment '" + service + "'");
+  }
+  assignments_[service] =
+      std::make_shared<const envoy::config::endpoint::v3::ClusterLoadAssignment>(cla);
+  // Collected first: a warming cluster that gets its hosts moves to the
+  // active ones while this runs (replaced ones are deleted only later).
+  std::vector<Cluster*> targets;
+  for (auto* map : {&clusters_, &warming_}) {
+    for (auto& [name, cluster] : *map) {
+      if (cluster->edsServiceName() == service) targets.push_back(cluster.get());
+    }
+  }
+  for (Cluster* cluster : targets) SHEAVE_RETURN_IF_ERROR(cluster->updateLoadAssignment(cla));
+  return okStatus();
+}
+
+std::vector<std::string> ClusterManager::edsServiceNames() const {
+  std::vector<std::string> out;
+  for (const auto* map : {&clusters_, &warming_}) {
+    for (const auto& [name, cluster] : *map) {
+      if (!cluster->edsServiceName().empty()) out.push_back(cluster->edsServiceName());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void ClusterManager::whenWarm(std::function<void()> cb) {
+  when_warm_.push_back(std::move(cb));
+  checkWarm();
+}
+
+void ClusterManager::checkWarm() {
+  if (!warming_.empty() || when_warm_.empty()) return;
+  auto callbacks = std::move(when_warm_);
+  when_warm_.clear();
+  for (auto& cb : callbacks) cb();
+}
+
 void ClusterManager::initialize(std::function<void()> on_ready) {
+  initialized_ = true;
+  // Dynamic clusters that arrived before start-up warm now, on their own.
+  std::vector<std::string> pending;
+  for (const auto& [name, cluster] : warming_) pending.push_back(name);
+  for (const auto& name : pending) {
+    warming_[name]->initialize([this, name] { activate(name); });
+  }
   initializing_ = clusters_.size();
   if (initializing_ == 0) {
     on_ready();
@@ -442,6 +662,13 @@ void ClusterManager::initialize(std::function<void()> on_ready) {
   }
   auto shared_ready = std::make_shared<std::function<void()>>(std::move(on_ready));
   for (auto& [name, cluster] : clusters_) {
+    if (!cluster->edsServiceName().empty()) {
+      // A static cluster fed by EDS: its endpoints come over the xDS
+      // connection, which starts after this; it begins empty.
+      cluster->initialize(nullptr);
+      if (--initializing_ == 0) (*shared_ready)();
+      continue;
+    }
     cluster->initialize([this, shared_ready] {
       if (--initializing_ == 0) (*shared_ready)();
     });

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,9 @@
 namespace envoy::config::cluster::v3 {
 class Cluster;
 }
+namespace envoy::config::endpoint::v3 {
+class ClusterLoadAssignment;
+}
 
 namespace sheave::network::tls {
 class SecretManager;
@@ -37,17 +41,25 @@ struct EndpointConfig {
 
 // A configured cluster, owned by the main thread: its immutable info and its
 // current host list, which DNS refreshes replace as a whole.
-class Cluster {
+class Cluster : public network::DeferredDeletable {
  public:
   // `secrets` resolves the TLS secrets a transport_socket names; may be null.
   static Result<std::unique_ptr<Cluster>> create(const envoy::config::cluster::v3::Cluster& proto,
                                                  stats::Scope& root, network::EventLoop& main_loop,
                                                  network::DnsResolver& resolver,
                                                  network::tls::SecretManager* secrets = nullptr);
-  ~Cluster();
+  ~Cluster() override;
 
   const std::shared_ptr<const ClusterInfo>& info() const { return info_; }
   std::shared_ptr<const HostVector> hosts() const { return hosts_; }
+  // EDS clusters: the name their ClusterLoadAssignment comes under
+  // (eds_cluster_config.service_name, else the cluster's name); empty otherwise.
+  const std::string& edsServiceName() const { return eds_service_name_; }
+
+  // EDS: replaces the host list from a ClusterLoadAssignment (main thread).
+  // Hosts whose address and weight are unchanged are kept, with their stats
+  // and pooled connections. A bad assignment changes nothing.
+  Status updateLoadAssignment(const envoy::config::endpoint::v3::ClusterLoadAssignment& cla);
 
   // Resolves names (DNS clusters) and calls on_ready once the first host
   // list exists, or resolution failed; STATIC clusters are ready at once.
@@ -63,6 +75,8 @@ class Cluster {
   void publish(HostVector hosts);
 
   std::shared_ptr<const ClusterInfo> info_;
+  std::string eds_service_name_;
+  bool eds_ready_ = false;  // an EDS cluster waits for its first assignment
   std::vector<EndpointConfig> endpoints_;
   const bool dns_;
   const bool logical_;  // LOGICAL_DNS: only the first address of the name
@@ -88,6 +102,9 @@ class ThreadLocalCluster {
   HostSharedPtr chooseHost(const LbContext* context) { return lb_->chooseHost(context); }
   Http1ConnPool& httpPool(const HostSharedPtr& host);
   void updateHosts(std::shared_ptr<const HostVector> hosts);
+  // The cluster was replaced or removed: close idle connections, let busy ones finish.
+  void drain();
+  bool idle() const;
 
  private:
   network::EventLoop& loop_;
@@ -105,18 +122,28 @@ class ThreadLocalClusterManager {
   ThreadLocalClusterManager(network::EventLoop& loop, RandomGenerator& random)
       : loop_(loop), random_(random) {}
 
-  ThreadLocalCluster* get(std::string_view name);
+  // Shared so that a request keeps its cluster (and the pools its connections
+  // live in) while a CDS update replaces or removes it.
+  const std::shared_ptr<ThreadLocalCluster>& get(std::string_view name);
   // The manager of the worker running on this thread (set by the worker).
   static ThreadLocalClusterManager* current();
   static void setCurrent(ThreadLocalClusterManager* manager);
   void addOrUpdate(std::shared_ptr<const ClusterInfo> info,
                    std::shared_ptr<const HostVector> hosts);
+  void remove(std::string_view name);
   network::EventLoop& loop() { return loop_; }
+  // Replaced or removed clusters still in use by a request or a connection.
+  size_t drainingCount() const { return draining_.size(); }
 
  private:
+  void retire(std::shared_ptr<ThreadLocalCluster> cluster);
+  void sweepDraining();
+
   network::EventLoop& loop_;
   RandomGenerator& random_;
-  std::map<std::string, std::unique_ptr<ThreadLocalCluster>, std::less<>> clusters_;
+  std::map<std::string, std::shared_ptr<ThreadLocalCluster>, std::less<>> clusters_;
+  std::vector<std::shared_ptr<ThreadLocalCluster>> draining_;
+  std::unique_ptr<network::Timer> sweep_timer_;
 };
 
 // All clusters, owned by the main thread; pushes host list changes to the
@@ -128,11 +155,45 @@ class ClusterManager {
                  network::tls::SecretManager* secrets = nullptr);
   ~ClusterManager();
 
+  // A static cluster (bootstrap static_resources), before initialize().
   Status addCluster(const envoy::config::cluster::v3::Cluster& proto);
   bool has(std::string_view name) const { return clusters_.find(name) != clusters_.end(); }
   const Cluster* get(std::string_view name) const;
   const std::map<std::string, std::unique_ptr<Cluster>, std::less<>>& clusters() const {
     return clusters_;
+  }
+
+  // CDS. Adds a cluster or replaces one with a different config; returns
+  // false when the config is unchanged. The new cluster warms (DNS
+  // resolution, or its first EDS assignment unless one is already known)
+  // while the old one keeps serving; then it replaces it on every worker.
+  // Static clusters cannot be replaced.
+  Result<bool> addOrUpdateCluster(const envoy::config::cluster::v3::Cluster& proto,
+                                  const std::string& version_info);
+  // CDS: removes a dynamic cluster (active or warming); false if there was none.
+  bool removeCluster(std::string_view name);
+  // The dynamic clusters' names (what a SotW CDS update replaces).
+  std::vector<std::string> dynamicClusterNames() const;
+  // EDS: applies an assignment to the clusters whose service name it names,
+  // and remembers it for clusters that arrive later.
+  Status updateEndpoints(const envoy::config::endpoint::v3::ClusterLoadAssignment& cla);
+  // The EDS service names of every active and warming cluster, sorted.
+  std::vector<std::string> edsServiceNames() const;
+  size_t warmingCount() const { return warming_.size(); }
+  // Runs (once per call) when no cluster is warming any more.
+  void whenWarm(std::function<void()> cb);
+
+  struct DynamicInfo {
+    std::string version_info;
+    std::chrono::system_clock::time_point last_updated;
+    std::shared_ptr<const envoy::config::cluster::v3::Cluster> proto;
+  };
+  // Dynamic clusters' config as applied (for /config_dump), active and warming.
+  const std::map<std::string, DynamicInfo, std::less<>>& dynamicActive() const {
+    return dynamic_active_;
+  }
+  const std::map<std::string, DynamicInfo, std::less<>>& dynamicWarming() const {
+    return dynamic_warming_;
   }
 
   // Resolves every cluster; on_ready runs on the main thread when all are.
@@ -142,6 +203,8 @@ class ClusterManager {
 
  private:
   void onHostsChanged(const Cluster& cluster);
+  void activate(std::string name);
+  void checkWarm();
 
   network::EventLoop& main_loop_;
   stats::Scope& root_;
@@ -150,6 +213,17 @@ class ClusterManager {
   std::map<std::string, std::unique_ptr<Cluster>, std::less<>> clusters_;
   std::vector<ThreadLocalClusterManager*> workers_;
   size_t initializing_ = 0;
+  bool initialized_ = false;  // initialize() ran: dynamic clusters activate as they warm
+  // Dynamic clusters waiting for DNS or their first EDS assignment.
+  std::map<std::string, std::unique_ptr<Cluster>, std::less<>> warming_;
+  std::map<std::string, DynamicInfo, std::less<>> dynamic_active_;
+  std::map<std::string, DynamicInfo, std::less<>> dynamic_warming_;
+  // The last assignment per EDS service name: a replaced cluster, or one
+  // that arrives after its endpoints, starts from it.
+  std::map<std::string, std::shared_ptr<const envoy::config::endpoint::v3::ClusterLoadAssignment>,
+           std::less<>>
+      assignments_;
+  std::vector<std::function<void()>> when_warm_;
 };
 
 }  // namespace sheave::upstream

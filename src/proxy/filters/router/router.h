@@ -72,7 +72,7 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
 
   HeaderMap* request_headers_ = nullptr;
   const RouteEntry* route_ = nullptr;
-  upstream::ThreadLocalCluster* cluster_ = nullptr;
+  std::shared_ptr<upstream::ThreadLocalCluster> cluster_;
   const RetryPolicy* retry_policy_ = nullptr;
   std::unique_ptr<UpstreamRequest> upstream_;
   network::Buffer retry_body_;  // the request body kept for retries

@@ -96,7 +96,7 @@ class TcpProxySession : public network::DeferredDeletable {
   network::EventLoop& loop_;
   upstream::ThreadLocalClusterManager& clusters_;
   Host& host_;
-  upstream::ThreadLocalCluster* cluster_ = nullptr;
+  std::shared_ptr<upstream::ThreadLocalCluster> cluster_;
   upstream::HostSharedPtr upstream_host_;
   std::unique_ptr<DownstreamCallbacks> downstream_callbacks_;
   std::unique_ptr<UpstreamCallbacks> upstream_callbacks_;

@@ -1035,6 +1035,24 @@ void Connection::consumeData(int32_t stream_id, size_t n) {
   flush();
 }
 
+void Connection::detachStream(int32_t stream_id) {
+  EntryGuard guard(*this);
+  Stream* s = findStream(stream_id);
+  if (s == nullptr) return;
+  s->callbacks = nullptr;
+  s->recv_data.clear();
+  s->recv_trailers.reset();
+  if (s->unconsumed > 0 && !s->closed && !error_ && !closed_) {
+    nghttp2_session_consume(session_, stream_id, s->unconsumed);
+  }
+  s->unconsumed = 0;
+  if (s->closed) {
+    markForReap(*s);
+    return;
+  }
+  flush();
+}
+
 void Connection::readDisable(int32_t stream_id, bool disable) {
   EntryGuard guard(*this);
   Stream* s = findStream(stream_id);

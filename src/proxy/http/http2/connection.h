@@ -139,6 +139,11 @@ class Connection {
 
   // Acknowledges n bytes delivered by onData, opening the windows again.
   void consumeData(int32_t stream_id, size_t n);
+  // The caller is done with the stream (its side is fully submitted, or it no longer cares):
+  // its callbacks get nothing more, received bytes never acknowledged and any still to come
+  // are acknowledged at once (so an unread request body cannot hold the connection window),
+  // and what is queued for sending still goes out. No RST_STREAM is sent.
+  void detachStream(int32_t stream_id);
   // Nested disable/enable: while disabled, the stream's received data, end of stream and
   // trailers are held back (bounded by its window, since held bytes are unacknowledged) and
   // delivered when the count returns to zero.

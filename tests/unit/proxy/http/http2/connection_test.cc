@@ -955,5 +955,41 @@ TEST(Http2ConnectionTest, ValidateOptions) {
   EXPECT_EQ(errorCodeName(ErrorCode::kEnhanceYourCalm), "ENHANCE_YOUR_CALM");
 }
 
+// The connection manager detaches a stream whose response is complete while the request body
+// is still coming: nothing more reaches the old callbacks, the unread bytes (held and still to
+// come) are acknowledged so they cannot pin the connection window, and the queued response
+// still leaves.
+TEST(Http2ConnectionTest, DetachedStreamKeepsSendingAndStopsHoldingTheWindow) {
+  ProtocolOptions opts;
+  opts.initial_stream_window_size = 65535;
+  opts.initial_connection_window_size = 65535;
+  Pair p(opts, opts);
+  p.server_handler.auto_consume = false;
+
+  Recorder c;
+  const int32_t id = p.request(c, requestHeaders("POST", "/upload"), false);
+  const std::string payload(200 * 1024, 'u');
+  ASSERT_TRUE(p.client.submitData(id, std::string_view(payload), true).ok());
+  p.pump();
+  Recorder& s = p.serverStream(id);
+  EXPECT_EQ(s.body.size(), 65535u);  // one window, never acknowledged
+
+  ASSERT_TRUE(p.server.submitHeaders(id, responseHeaders("413"), false).ok());
+  ASSERT_TRUE(p.server.submitData(id, std::string_view("too big"), true).ok());
+  p.server.detachStream(id);
+  p.pump();
+  for (int i = 0; i < 10 && !c.end; ++i) p.pump();
+
+  EXPECT_EQ(s.body.size(), 65535u);  // nothing more reached the detached callbacks
+  EXPECT_FALSE(s.reset.has_value());
+  ASSERT_TRUE(c.headers.has_value());
+  EXPECT_EQ(c.headers->status(), "413");
+  EXPECT_EQ(c.body, "too big");
+  EXPECT_TRUE(c.end);
+  // The client could send its whole body: the server acknowledged what nobody read.
+  EXPECT_EQ(p.client.pendingSendBytes(id), 0u);
+  EXPECT_EQ(p.server.activeStreams(), 0u);
+}
+
 }  // namespace
 }  // namespace sheave::http2

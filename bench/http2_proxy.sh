@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# HTTP/2 (h2c, prior knowledge) reverse-proxy benchmark on loopback: h2load -> proxy -> HTTP/1.1 nginx upstream,
+# sheave-proxy and HAProxy (`bind ... proto h2`) side by side in the same run, same worker count.
+# Upstream: nginx returning a fixed 1 KiB body with keep-alive (bench/configs, as http_proxy.sh).
+# Prints a Markdown table: requests/s, mean request time, peak RSS (VmHWM) of each proxy, and the ratio.
+#
+# usage: bench/http2_proxy.sh [-w WORKERS] [-c CLIENTS] [-m STREAMS_PER_CLIENT] [-n REQUESTS] [-s SHEAVE_BINARY]
+#                             [-N NAMES]   (NAMES: comma list, default sheave,haproxy)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+workers=1 clients=4 streams=100 requests=200000 names="sheave,haproxy"
+sheave_bin=${SHEAVE_PROXY:-$repo/build/bin/sheave-proxy}
+while getopts "w:c:m:n:s:N:h" opt; do
+  case "$opt" in
+    w) workers=$OPTARG ;;
+    c) clients=$OPTARG ;;
+    m) streams=$OPTARG ;;
+    n) requests=$OPTARG ;;
+    s) sheave_bin=$OPTARG ;;
+    N) names=$OPTARG ;;
+    h) sed -n '2,9p' "$0"; exit 0 ;;
+    *) exit 2 ;;
+  esac
+done
+
+for tool in h2load nginx haproxy python3 curl; do
+  command -v "$tool" >/dev/null || { echo "http2_proxy.sh: $tool not found (bash scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+work=$(mktemp -d -t sheave-bench-h2.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 0.5
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() {  # wait_http URL SECONDS [curl args...]
+  local url=$1 deadline=$((SECONDS + $2)); shift 2
+  until curl -sf -o /dev/null --max-time 1 "$@" "$url"; do
+    [ "$SECONDS" -ge "$deadline" ] && { echo "http2_proxy.sh: $url not answering" >&2; return 1; }
+    sleep 0.1
+  done
+}
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+up_port=$(free_port)
+mkdir -p "$work/upstream/www" "$work/upstream/tmp"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$work/upstream/www/1k"
+chmod -R 755 "$work/upstream"
+sed -e "s|@DIR@|$work/upstream|g" -e "s|@PORT@|$up_port|g" "$here/configs/upstream-nginx.conf" >"$work/upstream/nginx.conf"
+nginx -p "$work/upstream" -c "$work/upstream/nginx.conf" -e "$work/upstream/error.log" &
+pids+=($!)
+wait_http "http://127.0.0.1:$up_port/1k" 10
+
+start_proxy() {  # start_proxy NAME PORT; sets proxy_pid
+  local name=$1 port=$2 admin
+  mkdir -p "$work/$name"
+  case "$name" in
+    sheave)
+      admin=$(free_port)
+      # The HTTP/1.1 benchmark's config: its listener's codec_type is AUTO, which serves h2c too.
+      sed -e "s|@PORT@|$port|g" -e "s|@ADMIN_PORT@|$admin|g" -e "s|@UPSTREAM_PORT@|$up_port|g" \
+        "$here/configs/sheave.yaml" >"$work/sheave/envoy.yaml"
+      "$sheave_bin" -c "$work/sheave/envoy.yaml" --concurrency "$workers" --log-level warn \
+        >"$work/sheave/stdout.log" 2>"$work/sheave/stderr.log" &
+      ;;
+    haproxy)
+      sed -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up_port|g" -e "s|@WORKERS@|$workers|g" \
+        -e "s|@DIR@|$work/haproxy|g" -e "s|^\(  bind 127.0.0.1:$port\)$|\1 proto h2|" \
+        "$here/configs/haproxy.cfg" >"$work/haproxy/haproxy.cfg"
+      haproxy -db -f "$work/haproxy/haproxy.cfg" >"$work/haproxy/haproxy.log" 2>&1 &
+      ;;
+    *) echo "http2_proxy.sh: unknown target $name" >&2; return 1 ;;
+  esac
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+}
+
+declare -A rps mean rss
+for name in ${names//,/ }; do
+  port=$(free_port)
+  start_proxy "$name" "$port"
+  url="http://127.0.0.1:$port/1k"
+  wait_http "$url" 15 --http2-prior-knowledge
+  [ "$(curl -s --http2-prior-knowledge --max-time 2 "$url" | wc -c)" = 1024 ] ||
+    { echo "http2_proxy.sh: $name returns a wrong body over h2c" >&2; exit 1; }
+  echo "== $name: warm-up, then h2load -n$requests -c$clients -m$streams $url" >&2
+  h2load -n $((requests / 10)) -c "$clients" -m "$streams" "$url" >/dev/null
+  out=$(h2load -n "$requests" -c "$clients" -m "$streams" "$url")
+  echo "$out" >"$work/h2load-$name.txt"
+  grep -q "$requests succeeded" <<<"$out" || { echo "http2_proxy.sh: $name had failures:" >&2; grep -E "^requests|^status" <<<"$out" >&2; }
+  rps[$name]=$(awk '/^finished in/ {gsub(",", "", $4); printf "%.0f", $4}' <<<"$out")
+  mean[$name]=$(awk '/^time for request:/ {print $5}' <<<"$out")
+  rss[$name]=$(peak_rss_kib "$proxy_pid")
+  kill -TERM "$proxy_pid" 2>/dev/null || true
+  wait "$proxy_pid" 2>/dev/null || true
+done
+
+echo
+echo "HTTP/2 (h2c) -> HTTP/1.1 upstream, 1 KiB responses, loopback; workers=$workers, h2load -n$requests -c$clients -m$streams; $(nproc) CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "| target | requests/s | mean request time | peak RSS MiB |"
+echo "|---|---:|---:|---:|"
+for name in ${names//,/ }; do
+  echo "| $name | ${rps[$name]:-n/a} | ${mean[$name]:-n/a} | $(awk -v k="${rss[$name]:-0}" 'BEGIN {printf "%.1f", k/1024}') |"
+done
+if [ -n "${rps[sheave]:-}" ] && [ -n "${rps[haproxy]:-}" ]; then
+  echo
+  echo "sheave/haproxy requests/s: $(awk -v a="${rps[sheave]}" -v b="${rps[haproxy]}" 'BEGIN {printf "%.2f", a/b}')"
+fi
