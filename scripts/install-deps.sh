@@ -15,6 +15,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   curl wrk haproxy nginx-light nghttp2-client openssl python3 iproute2 procps
+  python3-grpcio python3-protobuf
 )
 
 missing=()

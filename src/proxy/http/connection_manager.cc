@@ -76,8 +76,9 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     if (end_stream && request_timer_) request_timer_->disable();
     HostPortPolicy port_policy;
     port_policy.strip_any_host_port = parent_.config_->strip_any_host_port;
-    route_ = parent_.config_->route_table->route(request_headers_, parent_.host_.random().next(),
-                                                 port_policy);
+    // Held for the request's life: RDS may replace the table meanwhile.
+    route_table_ = parent_.config_->routes->current();
+    route_ = route_table_->route(request_headers_, parent_.host_.random().next(), port_policy);
     if (const std::string* id = request_headers_.get("x-request-id")) info_.request_id = *id;
     if (route_.route != nullptr) {
       info_.route_name = route_.route->name;
@@ -532,6 +533,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   HeaderMap request_headers_;
   HeaderMap request_trailers_;
   HeaderMap response_headers_;
+  std::shared_ptr<const RouteTable> route_table_;
   RouteMatchResult route_{};
   network::Buffer buffered_body_;
   std::unique_ptr<network::Timer> idle_timer_;

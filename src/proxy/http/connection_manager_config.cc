@@ -176,15 +176,26 @@ Result<std::shared_ptr<const ConnectionManagerConfig>> ConnectionManagerConfig::
                              " is not supported (AUTO, HTTP1 and HTTP2 are)");
   }
   if (proto.has_rds()) {
-    return invalidArgument(
-        "rds: routes from RDS need a management server, not supported yet; "
-        "use route_config");
+    const auto& rds = proto.rds();
+    if (!context.rds) {
+      return invalidArgument(
+          "rds: routes from RDS need a management server (dynamic_resources.ads_config); "
+          "use route_config");
+    }
+    if (rds.route_config_name().empty()) {
+      return invalidArgument("rds.route_config_name: is required");
+    }
+    if (!rds.config_source().has_ads()) {
+      return invalidArgument("rds.config_source: only `ads: {}` is supported");
+    }
+    config->routes = context.rds(rds.route_config_name());
+  } else {
+    if (!proto.has_route_config()) return invalidArgument("route_config: is required");
+    auto table = RouteTable::create(proto.route_config());
+    if (!table.ok()) return std::move(table).error().at("route_config");
+    SHEAVE_RETURN_IF_ERROR(validateClusters(**table, context.cluster_exists));
+    config->routes = std::make_shared<RouteConfigProvider>(std::move(table).value());
   }
-  if (!proto.has_route_config()) return invalidArgument("route_config: is required");
-  auto table = RouteTable::create(proto.route_config());
-  if (!table.ok()) return std::move(table).error().at("route_config");
-  SHEAVE_RETURN_IF_ERROR(validateClusters(**table, context.cluster_exists));
-  config->route_table = std::move(table).value();
 
   auto scope = context.stats_root.createScope("http." + config->stat_prefix);
   config->stats = std::make_unique<ConnectionManagerStats>(*scope);

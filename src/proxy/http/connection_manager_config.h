@@ -12,6 +12,7 @@
 #include "proxy/http/http1/parser.h"
 #include "proxy/http/http2/codec_stats.h"
 #include "proxy/http/http2/protocol_options.h"
+#include "proxy/http/route_config_provider.h"
 #include "proxy/stats/histogram.h"
 #include "proxy/stats/scope.h"
 
@@ -91,7 +92,8 @@ struct Http2CodecCounters {
 // listener on every worker. Immutable.
 struct ConnectionManagerConfig {
   std::string stat_prefix;
-  std::shared_ptr<const RouteTable> route_table;
+  // route_config (fixed) or rds (replaced by RDS while connections run).
+  std::shared_ptr<RouteConfigProvider> routes;
   std::vector<FilterFactoryCb> filter_factories;
   std::vector<std::shared_ptr<const accesslog::AccessLog>> access_logs;
   http1::Limits limits;
@@ -138,6 +140,9 @@ struct ConnectionManagerConfig {
     accesslog::AccessLogManager& access_logs;
     // Checks that a cluster a route names exists (route validation).
     std::function<bool(const std::string&)> cluster_exists;
+    // The provider of an RDS route configuration by name; empty when the
+    // process has no management server (rds is then a config error).
+    std::function<std::shared_ptr<RouteConfigProvider>(const std::string&)> rds = nullptr;
   };
   static Result<std::shared_ptr<const ConnectionManagerConfig>> create(
       const envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager&

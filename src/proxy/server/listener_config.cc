@@ -120,7 +120,8 @@ Result<std::shared_ptr<const ListenerConfig>> ListenerConfig::create(
         filter.typed_config(), fwhere);
     if (!hcm.ok()) return std::move(hcm).error();
     http::ConnectionManagerConfig::Context hctx{context.stats_root, context.http_filters,
-                                                context.access_logs, context.cluster_exists};
+                                                context.access_logs, context.cluster_exists,
+                                                context.rds};
     auto built = http::ConnectionManagerConfig::create(*hcm, hctx);
     if (!built.ok()) return std::move(built).error().at(fwhere);
     // The listener's buffer limit bounds what a filter may buffer per request.

@@ -45,6 +45,8 @@ struct ListenerConfig {
     std::function<bool(const std::string&)> cluster_exists;
     // Resolves secrets named by TLS contexts; may be null. Must outlive the listener.
     network::tls::SecretManager* secrets = nullptr;
+    // RDS route configurations by name (set when the proxy has a management server).
+    std::function<std::shared_ptr<http::RouteConfigProvider>(const std::string&)> rds = nullptr;
   };
   static Result<std::shared_ptr<const ListenerConfig>> create(
       const envoy::config::listener::v3::Listener& proto, Context& context);

@@ -195,6 +195,10 @@ Status Server::load() {
   listener_context_ = std::make_unique<ListenerConfig::Context>(ListenerConfig::Context{
       *store_, http_filters_, *access_logs_,
       [this](const std::string& name) { return clusters_->has(name); }, secrets_.get()});
+  if (bootstrap_.has_dynamic_resources() && bootstrap_.dynamic_resources().ByteSizeLong() > 0) {
+    rds_ = std::make_unique<RdsManager>();
+    listener_context_->rds = [this](const std::string& name) { return rds_->provider(name); };
+  }
   for (int i = 0; i < sr.listeners_size(); ++i) {
     auto listener = ListenerConfig::create(sr.listeners(i), *listener_context_);
     if (!listener.ok()) {
@@ -431,7 +435,7 @@ int Server::run() {
   if (bootstrap_.has_dynamic_resources() && bootstrap_.dynamic_resources().ByteSizeLong() > 0) {
     xds_ = std::make_unique<XdsManager>(
         XdsManager::Context{main_loop_, *store_, *clusters_, *listener_manager_, *listener_context_,
-                            random_},
+                            random_, *rds_},
         bootstrap_);
   }
   bootstrap_bytes_ = bootstrap_.SerializeAsString();

@@ -87,6 +87,8 @@ class Server {
   // What listeners are built with; dynamic (LDS) listeners too, so it lives on.
   std::unique_ptr<ListenerConfig::Context> listener_context_;
   RandomGenerator random_;
+  // RDS route configurations (with dynamic_resources), before the listeners that name them.
+  std::unique_ptr<RdsManager> rds_;
   // dynamic_resources: the ADS connection and what its updates do.
   std::unique_ptr<XdsManager> xds_;
   std::vector<std::unique_ptr<Worker>> workers_;

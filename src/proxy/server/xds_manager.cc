@@ -2,18 +2,38 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/logging.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 
 namespace sheave::server {
 namespace {
 
 // Envoy's initial_fetch_timeout default.
 constexpr std::chrono::milliseconds kInitialFetchTimeout{15000};
+
+// The route_config_names a listener's HTTP connection managers take over RDS.
+std::vector<std::string> rdsNames(const envoy::config::listener::v3::Listener& listener) {
+  std::vector<std::string> out;
+  auto scan = [&out](const envoy::config::listener::v3::FilterChain& chain) {
+    for (const auto& filter : chain.filters()) {
+      envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+      if (filter.typed_config().UnpackTo(&hcm) && hcm.has_rds()) {
+        out.push_back(hcm.rds().route_config_name());
+      }
+    }
+  };
+  for (const auto& chain : listener.filter_chains()) scan(chain);
+  if (listener.has_default_filter_chain()) scan(listener.default_filter_chain());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 uint64_t versionHash(const std::string& version) { return std::hash<std::string>{}(version); }
 
@@ -111,6 +131,8 @@ XdsManager::XdsManager(Context context, const envoy::config::bootstrap::v3::Boot
   cds_scope_ = context_.stats_root.createScope("cluster_manager.cds");
   eds_scope_ = context_.stats_root.createScope("cluster_manager.eds");
   lds_scope_ = context_.stats_root.createScope("listener_manager.lds");
+  rds_scope_ = context_.stats_root.createScope("listener_manager.rds");
+  rds_stats_ = std::make_unique<XdsUpdateStats>(*rds_scope_);
   cds_stats_ = std::make_unique<XdsUpdateStats>(*cds_scope_);
   eds_stats_ = std::make_unique<XdsUpdateStats>(*eds_scope_);
   lds_stats_ = std::make_unique<XdsUpdateStats>(*lds_scope_);
@@ -135,12 +157,9 @@ void XdsManager::start(std::function<void()> on_initialized) {
     add(kClusterType, *cds_stats_,
         [this](const auto& r, const std::string& v) { return onClusters(r, v); }, {});
   }
-  // EDS: named by the clusters that need it; subscribed before the first
-  // CDS answer so the endpoints of the static EDS clusters come too.
-  add(
-      kEndpointType, *eds_stats_,
-      [this](const auto& r, const std::string&) { return onEndpoints(r); },
-      context_.clusters.edsServiceNames());
+  // EDS: named by the clusters that need it; the static EDS clusters' names
+  // go out with the first requests.
+  watchNames(kEndpointType, context_.clusters.edsServiceNames());
   if (!cds_) {
     cds_done_ = true;
   }
@@ -177,7 +196,7 @@ Status XdsManager::onClusters(const std::vector<const google::protobuf::Any*>& r
   for (const auto& name : context_.clusters.dynamicClusterNames()) {
     if (names.count(name) == 0) context_.clusters.removeCluster(name);
   }
-  ads_->updateResourceNames(std::string(kEndpointType), context_.clusters.edsServiceNames());
+  watchNames(kEndpointType, context_.clusters.edsServiceNames());
   if (!cds_done_) {
     cds_done_ = true;
     context_.clusters.whenWarm([this] {
@@ -230,20 +249,78 @@ Status XdsManager::onListeners(const std::vector<const google::protobuf::Any*>& 
     errors += "listener '" + name + "': " + error.message();
   };
   for (const auto& proto : listeners) {
+    if (const auto* entry = context_.listeners.find(proto.name());
+        entry != nullptr && entry->config->proto.SerializeAsString() == proto.SerializeAsString()) {
+      warming_listeners_.erase(proto.name());  // back to the config in force
+      continue;
+    }
     auto config = ListenerConfig::create(proto, context_.listener_context);
     if (!config.ok()) {
       fail(proto.name(), config.error());
       continue;
     }
-    auto changed = context_.listeners.addOrUpdate(std::move(config).value(), version_info);
-    if (!changed.ok()) fail(proto.name(), changed.error());
+    // Envoy warms a listener until the route configurations it names are
+    // there, so its first connection never meets an empty route table.
+    auto routes = rdsNames(proto);
+    if (!routes.empty()) {
+      SHEAVE_LOG_DEBUG("lds: listener '{}' warming until its routes arrive", proto.name());
+    }
+    warming_listeners_[proto.name()] =
+        WarmingListener{std::move(config).value(), std::move(routes), version_info};
+  }
+  for (auto it = warming_listeners_.begin(); it != warming_listeners_.end();) {
+    it = names.count(it->first) == 0 ? warming_listeners_.erase(it) : std::next(it);
   }
   for (const auto& name : context_.listeners.dynamicNames()) {
     if (names.count(name) == 0) context_.listeners.remove(name);
   }
-  initDone();
+  lds_received_ = true;
+  activateWarmListeners();
+  watchNames(kRouteType, context_.rds.names());
   if (!errors.empty()) return invalidArgument(errors);
   return okStatus();
+}
+
+Status XdsManager::onRoutes(const std::vector<const google::protobuf::Any*>& resources,
+                            const std::string& version_info) {
+  auto status = context_.rds.onUpdate(resources, version_info);
+  activateWarmListeners();
+  return status;
+}
+
+void XdsManager::activateWarmListeners() {
+  for (auto it = warming_listeners_.begin(); it != warming_listeners_.end();) {
+    if (!context_.rds.ready(it->second.route_names)) {
+      ++it;
+      continue;
+    }
+    auto changed = context_.listeners.addOrUpdate(it->second.config, it->second.version_info);
+    if (!changed.ok()) {
+      // Validated before; a bind failure (port taken) is all that is left.
+      SHEAVE_LOG_WARN("lds: listener '{}' cannot start: {}", it->first, changed.error().message());
+    }
+    it = warming_listeners_.erase(it);
+  }
+  if (lds_received_ && warming_listeners_.empty()) initDone();
+}
+
+void XdsManager::watchNames(std::string_view type_url, std::vector<std::string> names) {
+  const std::string type(type_url);
+  if (ads_->typeStatus(type) != nullptr) {
+    ads_->updateResourceNames(type, std::move(names));
+    return;
+  }
+  // An empty first request would mean "everything" (a legacy wildcard).
+  if (names.empty()) return;
+  XdsUpdateStats& stats = type_url == kRouteType ? *rds_stats_ : *eds_stats_;
+  TypeWatcher::Handler handler;
+  if (type_url == kRouteType) {
+    handler = [this](const auto& r, const std::string& v) { return onRoutes(r, v); };
+  } else {
+    handler = [this](const auto& r, const std::string&) { return onEndpoints(r); };
+  }
+  watchers_.push_back(std::make_unique<TypeWatcher>(std::move(handler), stats));
+  ads_->subscribe(type, *watchers_.back(), std::move(names));
 }
 
 void XdsManager::initDone() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "proxy/config/ads_client.h"
 #include "proxy/server/listener_config.h"
 #include "proxy/server/listener_manager.h"
+#include "proxy/server/rds_manager.h"
 #include "proxy/stats/scope.h"
 #include "proxy/upstream/cluster_manager.h"
 
@@ -47,6 +49,7 @@ class XdsManager {
     ListenerManager& listeners;
     ListenerConfig::Context& listener_context;
     RandomGenerator& random;
+    RdsManager& rds;
   };
   // Checks dynamic_resources: ADS over gRPC to a static cluster, lds/cds over ADS.
   static Status validate(const envoy::config::bootstrap::v3::Bootstrap& bootstrap,
@@ -65,7 +68,22 @@ class XdsManager {
   Status onEndpoints(const std::vector<const google::protobuf::Any*>& resources);
   Status onListeners(const std::vector<const google::protobuf::Any*>& resources,
                      const std::string& version_info);
+  Status onRoutes(const std::vector<const google::protobuf::Any*>& resources,
+                  const std::string& version_info);
+  // Subscribes a named type on first need, then keeps its names current.
+  void watchNames(std::string_view type_url, std::vector<std::string> names);
+  // Listeners whose routes have all arrived leave warming for the manager.
+  void activateWarmListeners();
   void initDone();
+
+  // A listener waiting for its RDS route configurations (Envoy's warming).
+  struct WarmingListener {
+    std::shared_ptr<const ListenerConfig> config;
+    std::vector<std::string> route_names;
+    std::string version_info;
+  };
+  std::map<std::string, WarmingListener> warming_listeners_;
+  bool lds_received_ = false;
 
   Context context_;
   bool cds_ = false;
@@ -73,8 +91,8 @@ class XdsManager {
   std::string xds_cluster_;
   std::unique_ptr<config::AdsClient> ads_;
   std::vector<std::unique_ptr<TypeWatcher>> watchers_;
-  std::shared_ptr<stats::Scope> cds_scope_, lds_scope_, eds_scope_;
-  std::unique_ptr<XdsUpdateStats> cds_stats_, lds_stats_, eds_stats_;
+  std::shared_ptr<stats::Scope> cds_scope_, lds_scope_, eds_scope_, rds_scope_;
+  std::unique_ptr<XdsUpdateStats> cds_stats_, lds_stats_, eds_stats_, rds_stats_;
   std::unique_ptr<network::Timer> init_timer_;
   std::function<void()> on_initialized_;
   bool cds_done_ = false;
