@@ -4,8 +4,12 @@
 # Upstream: nginx returning a fixed 1 KiB body with keep-alive (bench/configs, as http_proxy.sh).
 # Prints a Markdown table: requests/s, mean request time, peak RSS (VmHWM) of each proxy, and the ratio.
 #
+# Targets sheave-h2up and haproxy-h2up proxy to the same nginx over h2c (prior knowledge) instead: HTTP/2 on both
+# sides, one multiplexed upstream connection per worker for sheave (an HTTP/2 cluster).
+#
 # usage: bench/http2_proxy.sh [-w WORKERS] [-c CLIENTS] [-m STREAMS_PER_CLIENT] [-n REQUESTS] [-s SHEAVE_BINARY]
-#                             [-N NAMES]   (NAMES: comma list, default sheave,haproxy)
+#                             [-N NAMES]   (NAMES: comma list of sheave, haproxy, sheave-h2up, haproxy-h2up;
+#                                           default sheave,haproxy)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +24,7 @@ while getopts "w:c:m:n:s:N:h" opt; do
     n) requests=$OPTARG ;;
     s) sheave_bin=$OPTARG ;;
     N) names=$OPTARG ;;
-    h) sed -n '2,9p' "$0"; exit 0 ;;
+    h) sed -n '2,12p' "$0"; exit 0 ;;
     *) exit 2 ;;
   esac
 done
@@ -54,10 +58,12 @@ wait_http() {  # wait_http URL SECONDS [curl args...]
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 up_port=$(free_port)
+h2_port=$(free_port)  # the same nginx, h2c with prior knowledge
 mkdir -p "$work/upstream/www" "$work/upstream/tmp"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$work/upstream/www/1k"
 chmod -R 755 "$work/upstream"
-sed -e "s|@DIR@|$work/upstream|g" -e "s|@PORT@|$up_port|g" "$here/configs/upstream-nginx.conf" >"$work/upstream/nginx.conf"
+sed -e "s|^\(    listen 127.0.0.1:@PORT@ backlog=4096;\)$|\1\n    listen 127.0.0.1:$h2_port http2;|" \
+  -e "s|@DIR@|$work/upstream|g" -e "s|@PORT@|$up_port|g" "$here/configs/upstream-nginx.conf" >"$work/upstream/nginx.conf"
 nginx -p "$work/upstream" -c "$work/upstream/nginx.conf" -e "$work/upstream/error.log" &
 pids+=($!)
 wait_http "http://127.0.0.1:$up_port/1k" 10
@@ -74,11 +80,28 @@ start_proxy() {  # start_proxy NAME PORT; sets proxy_pid
       "$sheave_bin" -c "$work/sheave/envoy.yaml" --concurrency "$workers" --log-level warn \
         >"$work/sheave/stdout.log" 2>"$work/sheave/stderr.log" &
       ;;
-    haproxy)
-      sed -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up_port|g" -e "s|@WORKERS@|$workers|g" \
-        -e "s|@DIR@|$work/haproxy|g" -e "s|^\(  bind 127.0.0.1:$port\)$|\1 proto h2|" \
-        "$here/configs/haproxy.cfg" >"$work/haproxy/haproxy.cfg"
-      haproxy -db -f "$work/haproxy/haproxy.cfg" >"$work/haproxy/haproxy.log" 2>&1 &
+    sheave-h2up)
+      admin=$(free_port)
+      sed -e "s|@PORT@|$port|g" -e "s|@ADMIN_PORT@|$admin|g" -e "s|@UPSTREAM_PORT@|$h2_port|g" \
+        "$here/configs/sheave.yaml" >"$work/$name/envoy.yaml"
+      # The cluster is the file's last entry: its protocol options go at its indentation.
+      cat >>"$work/$name/envoy.yaml" <<'YAML'
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+YAML
+      "$sheave_bin" -c "$work/$name/envoy.yaml" --concurrency "$workers" --log-level warn \
+        >"$work/$name/stdout.log" 2>"$work/$name/stderr.log" &
+      ;;
+    haproxy | haproxy-h2up)
+      local server_port=$up_port server_proto=""
+      [ "$name" = haproxy-h2up ] && server_port=$h2_port server_proto=" proto h2"
+      sed -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$server_port|g" -e "s|@WORKERS@|$workers|g" \
+        -e "s|@DIR@|$work/$name|g" -e "s|^\(  bind 127.0.0.1:$port\)$|\1 proto h2|" \
+        -e "s|^\(  server s1 127.0.0.1:$server_port\)|\1$server_proto|" \
+        "$here/configs/haproxy.cfg" >"$work/$name/haproxy.cfg"
+      haproxy -db -f "$work/$name/haproxy.cfg" >"$work/$name/haproxy.log" 2>&1 &
       ;;
     *) echo "http2_proxy.sh: unknown target $name" >&2; return 1 ;;
   esac
@@ -107,7 +130,7 @@ for name in ${names//,/ }; do
 done
 
 echo
-echo "HTTP/2 (h2c) -> HTTP/1.1 upstream, 1 KiB responses, loopback; workers=$workers, h2load -n$requests -c$clients -m$streams; $(nproc) CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "HTTP/2 (h2c) -> HTTP/1.1 upstream (*-h2up: h2c upstream), 1 KiB responses, loopback; workers=$workers, h2load -n$requests -c$clients -m$streams; $(nproc) CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 echo "| target | requests/s | mean request time | peak RSS MiB |"
 echo "|---|---:|---:|---:|"
@@ -117,4 +140,8 @@ done
 if [ -n "${rps[sheave]:-}" ] && [ -n "${rps[haproxy]:-}" ]; then
   echo
   echo "sheave/haproxy requests/s: $(awk -v a="${rps[sheave]}" -v b="${rps[haproxy]}" 'BEGIN {printf "%.2f", a/b}')"
+fi
+if [ -n "${rps[sheave-h2up]:-}" ] && [ -n "${rps[haproxy-h2up]:-}" ]; then
+  echo
+  echo "sheave-h2up/haproxy-h2up requests/s: $(awk -v a="${rps[sheave-h2up]}" -v b="${rps[haproxy-h2up]}" 'BEGIN {printf "%.2f", a/b}')"
 fi

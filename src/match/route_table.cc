@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <sstream>
 
 #include "match/field_path.h"
@@ -18,6 +19,22 @@ using RouteProto = envoy::config::route::v3::Route;
 using RouteMatchProto = envoy::config::route::v3::RouteMatch;
 
 const std::string kEmpty;
+constexpr std::string_view kCorsFilterName = "envoy.filters.http.cors";
+
+std::string_view typeNameOf(std::string_view type_url) {
+  const size_t slash = type_url.rfind('/');
+  return slash == std::string_view::npos ? type_url : type_url.substr(slash + 1);
+}
+
+struct ParserRegistry {
+  std::mutex mutex;
+  std::map<std::string, PerFilterConfigParsers::Parser, std::less<>> parsers;
+};
+
+ParserRegistry& parserRegistry() {
+  static ParserRegistry* registry = new ParserRegistry();  // never destroyed: used at exit
+  return *registry;
+}
 
 Result<std::chrono::milliseconds> toMillis(const google::protobuf::Duration& d,
                                            const std::string& where) {
@@ -466,6 +483,25 @@ void RouteMatchResult::applyResponseHeaderMutations(HeaderMap& response_headers)
   applyLevels(*this, response_headers, ResponseSide{});
 }
 
+std::array<const PerFilterConfig*, 3> RouteMatchResult::perFilterConfigs(
+    std::string_view filter_name) const {
+  auto lookup = [filter_name](const PerFilterConfigs& m) -> const PerFilterConfig* {
+    if (m.empty()) return nullptr;
+    auto it = m.find(filter_name);
+    return it == m.end() ? nullptr : &it->second;
+  };
+  return {route ? lookup(route->per_filter_config) : nullptr,
+          virtual_host ? lookup(virtual_host->per_filter_config) : nullptr,
+          table ? lookup(table->perFilterConfig()) : nullptr};
+}
+
+const PerFilterConfig* RouteMatchResult::perFilterConfig(std::string_view filter_name) const {
+  for (const PerFilterConfig* c : perFilterConfigs(filter_name)) {
+    if (c != nullptr) return c;
+  }
+  return nullptr;
+}
+
 void RouteMatchResult::rewritePath(HeaderMap& request_headers) const {
   if (route == nullptr) return;
   auto rewritten = route->rewrittenPath(request_headers.path());
@@ -714,6 +750,26 @@ Status buildRouteAction(const RouteAction& a, const std::string& where,
                                              where + ".max_stream_duration.max_stream_duration"));
     e.max_stream_duration = t;
   }
+  if (a.has_max_grpc_timeout()) {
+    SHEAVE_ASSIGN_OR_RETURN(auto t, toMillis(a.max_grpc_timeout(), where + ".max_grpc_timeout"));
+    e.max_grpc_timeout = t;
+  }
+  if (a.has_grpc_timeout_offset()) {
+    SHEAVE_ASSIGN_OR_RETURN(e.grpc_timeout_offset,
+                            toMillis(a.grpc_timeout_offset(), where + ".grpc_timeout_offset"));
+  }
+  // The newer fields win over the deprecated ones, as in Envoy.
+  if (a.max_stream_duration().has_grpc_timeout_header_max()) {
+    const auto& header_max = a.max_stream_duration().grpc_timeout_header_max();
+    SHEAVE_ASSIGN_OR_RETURN(
+        auto t, toMillis(header_max, where + ".max_stream_duration.grpc_timeout_header_max"));
+    e.max_grpc_timeout = t;
+  }
+  if (a.max_stream_duration().has_grpc_timeout_header_offset()) {
+    SHEAVE_ASSIGN_OR_RETURN(e.grpc_timeout_offset,
+                            toMillis(a.max_stream_duration().grpc_timeout_header_offset(),
+                                     where + ".max_stream_duration.grpc_timeout_header_offset"));
+  }
   // Envoy does not merge: a route-level policy replaces the virtual host's.
   if (a.has_retry_policy()) {
     auto rp = RetryPolicy::create(a.retry_policy());
@@ -722,6 +778,52 @@ Status buildRouteAction(const RouteAction& a, const std::string& where,
   } else {
     e.retry_policy = vhost_retry;
   }
+  return okStatus();
+}
+
+// typed_per_filter_config (and, for routes and virtual hosts, the legacy
+// `cors` field) parsed with the registered parsers.
+template <typename Map>
+Result<PerFilterConfigs> buildPerFilterConfigs(const Map& typed, const std::string& where) {
+  PerFilterConfigs out;
+  for (const auto& [name, any] : typed) {
+    const std::string fw =
+        (where.empty() ? "" : where + ".") + "typed_per_filter_config[" + name + "]";
+    PerFilterConfig entry;
+    if (typeNameOf(any.type_url()) == "envoy.config.route.v3.FilterConfig") {
+      envoy::config::route::v3::FilterConfig wrapper;
+      if (!any.UnpackTo(&wrapper)) {
+        return invalidArgument("cannot be parsed as FilterConfig").at(fw);
+      }
+      entry.disabled = wrapper.disabled();
+      entry.typed_config = wrapper.config();
+    } else {
+      entry.typed_config = any;
+    }
+    const std::string_view type = typeNameOf(entry.typed_config.type_url());
+    if (!type.empty()) {
+      if (auto parser = PerFilterConfigParsers::find(type)) {
+        auto parsed = (*parser)(entry.typed_config);
+        if (!parsed.ok()) return nestError(std::move(parsed).error(), fw);
+        entry.parsed = std::move(parsed).value();
+      }
+    }
+    out.emplace(name, std::move(entry));
+  }
+  return out;
+}
+
+template <typename Proto>
+Status addLegacyCors(const Proto& config, const std::string& where, PerFilterConfigs& out) {
+  if (!config.has_cors() || out.contains(kCorsFilterName)) return okStatus();
+  PerFilterConfig entry;
+  entry.typed_config.PackFrom(config.cors());
+  if (auto parser = PerFilterConfigParsers::find(typeNameOf(entry.typed_config.type_url()))) {
+    auto parsed = (*parser)(entry.typed_config);
+    if (!parsed.ok()) return nestError(std::move(parsed).error(), where + ".cors");
+    entry.parsed = std::move(parsed).value();
+  }
+  out.emplace(kCorsFilterName, std::move(entry));
   return okStatus();
 }
 
@@ -777,6 +879,12 @@ Result<RouteEntry> buildRoute(const RouteProto& r, const std::string& where,
                                       "response_headers_to_add", "response_headers_to_remove");
   if (!resp.ok()) return nestError(std::move(resp).error(), where);
   e.response_headers = std::move(resp).value();
+  auto filters = buildPerFilterConfigs(r.typed_per_filter_config(), where);
+  if (!filters.ok()) return std::move(filters).error();
+  e.per_filter_config = std::move(filters).value();
+  if (r.has_route()) {
+    SHEAVE_RETURN_IF_ERROR(addLegacyCors(r.route(), where + ".route", e.per_filter_config));
+  }
   return e;
 }
 
@@ -805,6 +913,9 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::create(
                                         "response_headers_to_add", "response_headers_to_remove");
     if (!resp.ok()) return std::move(resp).error();
     table->response_headers_ = std::move(resp).value();
+    auto filters = buildPerFilterConfigs(config.typed_per_filter_config(), "");
+    if (!filters.ok()) return std::move(filters).error();
+    table->per_filter_config_ = std::move(filters).value();
   }
 
   // Which virtual host owns each domain, to name both in a duplicate error.
@@ -836,6 +947,10 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::create(
                                 "response_headers_to_add", "response_headers_to_remove");
     if (!resp.ok()) return nestError(std::move(resp).error(), vw);
     entry->response_headers = std::move(resp).value();
+    auto filters = buildPerFilterConfigs(vh.typed_per_filter_config(), vw);
+    if (!filters.ok()) return std::move(filters).error();
+    entry->per_filter_config = std::move(filters).value();
+    SHEAVE_RETURN_IF_ERROR(addLegacyCors(vh, vw, entry->per_filter_config));
 
     for (int r = 0; r < vh.routes_size(); ++r) {
       auto route =
@@ -938,6 +1053,21 @@ RouteMatchResult RouteTable::route(const HeaderMap& request_headers, uint64_t ra
     break;
   }
   return result;
+}
+
+void PerFilterConfigParsers::add(std::string type_name, Parser parser) {
+  ParserRegistry& r = parserRegistry();
+  std::lock_guard lock(r.mutex);
+  r.parsers[std::move(type_name)] = std::move(parser);
+}
+
+std::optional<PerFilterConfigParsers::Parser> PerFilterConfigParsers::find(
+    std::string_view type_name) {
+  ParserRegistry& r = parserRegistry();
+  std::lock_guard lock(r.mutex);
+  auto it = r.parsers.find(type_name);
+  if (it == r.parsers.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace sheave

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -95,6 +97,39 @@ struct WeightedClusterEntry {
   const std::string& clusterName(const HeaderMap& request_headers) const;
 };
 
+// A filter's settings for one route, virtual host or route configuration
+// (typed_per_filter_config), parsed once when the table is built. Filters
+// derive their per-route type from it and cast back.
+class RouteSpecificFilterConfig {
+ public:
+  virtual ~RouteSpecificFilterConfig() = default;
+};
+
+struct PerFilterConfig {
+  // As configured; an envoy.config.route.v3.FilterConfig wrapper is unwrapped.
+  google::protobuf::Any typed_config;
+  // Null when no parser is registered for the type (the entry is then only
+  // carried along, as for filters this build does not have).
+  std::shared_ptr<const RouteSpecificFilterConfig> parsed;
+  bool disabled = false;  // FilterConfig.disabled: the filter skips this route
+};
+
+// Keyed by the HTTP filter's name ("envoy.filters.http.fault").
+using PerFilterConfigs = std::map<std::string, PerFilterConfig, std::less<>>;
+
+// Parsers for typed_per_filter_config values, keyed by type name
+// ("envoy.extensions.filters.http.fault.v3.HTTPFault"). Process-wide because
+// route tables are built wherever a RouteConfiguration arrives (bootstrap,
+// RDS, tools) while filters register once at start-up; an error from a
+// parser rejects the whole table, as Envoy rejects bad per-route config.
+class PerFilterConfigParsers {
+ public:
+  using Parser = std::function<Result<std::shared_ptr<const RouteSpecificFilterConfig>>(
+      const google::protobuf::Any&)>;
+  static void add(std::string type_name, Parser parser);
+  static std::optional<Parser> find(std::string_view type_name);
+};
+
 struct VirtualHostEntry;
 
 // One route, precomputed at load time; immutable and protobuf-free.
@@ -136,11 +171,19 @@ struct RouteEntry {
   std::chrono::milliseconds timeout{15000};  // 0 disables
   std::optional<std::chrono::milliseconds> idle_timeout;
   std::optional<std::chrono::milliseconds> max_stream_duration;
+  // gRPC: RouteAction.max_grpc_timeout / grpc_timeout_offset, or
+  // max_stream_duration.grpc_timeout_header_max / _offset. When set, a gRPC
+  // request's grpc-timeout is its timeout, capped at this (0: no cap).
+  std::optional<std::chrono::milliseconds> max_grpc_timeout;
+  std::chrono::milliseconds grpc_timeout_offset{0};
   // The effective policy: the route's own, else the virtual host's, else none.
   std::optional<RetryPolicy> retry_policy;
 
   HeaderMutations request_headers;
   HeaderMutations response_headers;
+  // typed_per_filter_config, plus the legacy `cors` field as
+  // "envoy.filters.http.cors" when that key is not set.
+  PerFilterConfigs per_filter_config;
 
   // --- request-path functions
   // The cluster for kCluster, kClusterHeader (first value of the header; empty
@@ -172,6 +215,7 @@ struct VirtualHostEntry {
   std::vector<RouteEntry> routes;
   HeaderMutations request_headers;
   HeaderMutations response_headers;
+  PerFilterConfigs per_filter_config;  // as RouteEntry::per_filter_config
 };
 
 class RouteTable;
@@ -202,6 +246,18 @@ struct RouteMatchResult {
   // sets :authority. auto_host_rewrite is the proxy's job once it has picked a
   // host (RouteEntry::auto_host_rewrite).
   void rewriteHost(HeaderMap& request_headers) const;
+
+  // typed_per_filter_config for `filter_name` at each level, most specific
+  // first (route, virtual host, route configuration); null where unset.
+  std::array<const PerFilterConfig*, 3> perFilterConfigs(std::string_view filter_name) const;
+  // The most specific entry, or null.
+  const PerFilterConfig* perFilterConfig(std::string_view filter_name) const;
+  // The most specific parsed entry of type T, or null.
+  template <typename T>
+  const T* mostSpecificFilterConfig(std::string_view filter_name) const {
+    const PerFilterConfig* c = perFilterConfig(filter_name);
+    return c != nullptr ? dynamic_cast<const T*>(c->parsed.get()) : nullptr;
+  }
 };
 
 // How the Host header's port takes part in virtual host selection. By default
@@ -239,6 +295,7 @@ class RouteTable {
   const HeaderMutations& responseHeaders() const { return response_headers_; }
   bool mostSpecificHeaderMutationsWins() const { return most_specific_wins_; }
   const std::vector<std::string>& internalOnlyHeaders() const { return internal_only_headers_; }
+  const PerFilterConfigs& perFilterConfig() const { return per_filter_config_; }
 
  private:
   RouteTable() = default;
@@ -262,6 +319,7 @@ class RouteTable {
   HeaderMutations request_headers_;
   HeaderMutations response_headers_;
   std::vector<std::string> internal_only_headers_;
+  PerFilterConfigs per_filter_config_;
 };
 
 }  // namespace sheave

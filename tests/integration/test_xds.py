@@ -49,20 +49,6 @@ def route_msg(name, cluster=None, direct_status=None):
     return name, xds.from_json(RC, {"name": name, "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [r]}]})
 
 
-def ads_bootstrap(xds_port, admin_port):
-    return {
-        "node": {"id": "sidecar~127.0.0.1~app-1.default~default.svc.cluster.local", "cluster": "app"},
-        "admin": {"address": P.socket_address(admin_port)},
-        "dynamic_resources": {
-            "ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
-                           "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]},
-            "cds_config": {"ads": {}, "resource_api_version": "V3"},
-            "lds_config": {"ads": {}, "resource_api_version": "V3"},
-        },
-        "static_resources": {"clusters": [P.static_cluster("xds-grpc", [("127.0.0.1", xds_port)])]},
-    }
-
-
 class AdsProxyTest(ProxyTestCase):
     @classmethod
     def setUpWorld(cls):
@@ -74,7 +60,8 @@ class AdsProxyTest(ProxyTestCase):
         cls.server.set(xds.ENDPOINT, [assignment_msg("eds_b", [cls.up_b.port])], 1)
         cls.server.set(xds.LISTENER, [listener_msg("http", cls.port, "r1")], 1)
         cls.server.set(xds.ROUTE, [route_msg("r1", cluster="static_a")], 1)
-        cls.proxy = cls.start_proxy(ads_bootstrap(cls.server.port, P.free_port()))
+        node = "sidecar~127.0.0.1~app-1.default~default.svc.cluster.local"
+        cls.proxy = cls.start_proxy(xds.ads_bootstrap(node, cls.server.port, P.free_port()))
 
     @classmethod
     def tearDownClass(cls):

@@ -1,5 +1,6 @@
 #include "proxy/accesslog/formatter.h"
 
+#include "common/grpc_status_names.h"
 #include "common/json_string.h"
 
 #include <google/protobuf/struct.pb.h>
@@ -55,6 +56,8 @@ enum class Command {
   kHostname,
   kConnectionId,
   kStreamId,
+  kGrpcStatus,
+  kGrpcStatusNumber,
 };
 
 enum class Params { kNone, kOptional, kRequired };
@@ -108,7 +111,54 @@ constexpr CommandSpec kCommands[] = {
     {"HOSTNAME", Command::kHostname, Params::kNone},
     {"CONNECTION_ID", Command::kConnectionId, Params::kNone},
     {"STREAM_ID", Command::kStreamId, Params::kNone},
+    {"GRPC_STATUS", Command::kGrpcStatus, Params::kOptional},
+    {"GRPC_STATUS_NUMBER", Command::kGrpcStatusNumber, Params::kNone},
 };
+
+// Envoy's CAMEL_STRING spellings of gRPC's codes (note "Canceled").
+constexpr std::string_view kGrpcCamelNames[] = {
+    "Ok",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated"};
+
+std::optional<uint64_t> grpcStatusIn(const HeaderMap* headers) {
+  if (headers == nullptr) return std::nullopt;
+  const std::string* value = headers->get("grpc-status");
+  if (value == nullptr || value->empty()) return std::nullopt;
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+  if (ec != std::errc() || p != value->data() + value->size()) return std::nullopt;
+  return n;
+}
+
+// Envoy's order: the trailers' grpc-status, the headers' (Trailers-Only),
+// else what the HTTP status means to a gRPC client. Only for gRPC requests.
+std::optional<uint64_t> grpcStatusOf(const StreamInfo& info) {
+  const HeaderMap* request = info.request_headers;
+  const std::string* type = request ? request->get("content-type") : nullptr;
+  if (type == nullptr || !type->starts_with("application/grpc")) return std::nullopt;
+  if (auto s = grpcStatusIn(info.response_trailers)) return s;
+  if (auto s = grpcStatusIn(info.response_headers)) return s;
+  if (!info.response_code || *info.response_code == 0) return std::nullopt;
+  switch (*info.response_code) {
+    case 400:
+      return 13;
+    case 401:
+      return 16;
+    case 403:
+      return 7;
+    case 404:
+      return 12;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14;
+    default:
+      return 2;
+  }
+}
 
 // One piece of a START_TIME format: strftime text, fractional seconds, or
 // epoch seconds (Envoy's %f / %Nf / %s / %ENS extensions).
@@ -357,6 +407,21 @@ void evaluate(const Operator& op, const StreamInfo& info, FieldValue& v) {
     case Command::kProtocol:
       v.setString(info.protocol);
       break;
+    case Command::kGrpcStatusNumber:
+      if (auto s = grpcStatusOf(info)) v.setNumber(*s);
+      break;
+    case Command::kGrpcStatus: {
+      auto s = grpcStatusOf(info);
+      if (!s) break;
+      if (op.main_header == "number") {
+        v.setNumber(*s);
+      } else if (*s < std::size(kGrpcCamelNames)) {
+        v.setString(op.main_header == "snake_string" ? kGrpcStatusNames[*s] : kGrpcCamelNames[*s]);
+      } else {
+        v.setNumber(*s);  // a code gRPC does not define: as a number
+      }
+      break;
+    }
     case Command::kUpstreamRequestAttemptCount:
       v.setNumber(info.attempt_count.value_or(0));
       break;
@@ -499,6 +564,13 @@ struct CompiledFormat {
       Operator op{spec->command, "", "", max_length, {}};
       if (spec->command == Command::kStartTime) {
         if (params && !params->empty()) op.time_format = compileTimeFormat(*params);
+      } else if (spec->command == Command::kGrpcStatus) {
+        op.main_header = params ? toLower(*params) : "camel_string";
+        if (op.main_header != "camel_string" && op.main_header != "snake_string" &&
+            op.main_header != "number") {
+          return formatError(format, start,
+                             "GRPC_STATUS takes CAMEL_STRING, SNAKE_STRING or NUMBER");
+        }
       } else if (params) {
         const size_t q = params->find('?');
         op.main_header = toLower(params->substr(0, q));

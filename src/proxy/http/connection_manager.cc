@@ -31,6 +31,49 @@ void joinCookieCrumbs(HeaderMap& headers) {
   headers.set("cookie", joined);
 }
 
+bool isGrpcRequest(const HeaderMap& headers) {
+  const std::string* type = headers.get("content-type");
+  return type != nullptr && type->starts_with("application/grpc");
+}
+
+// Envoy's httpToGrpcStatus (gRPC's doc/http-grpc-status-mapping.md).
+int grpcStatusForHttpStatus(int status) {
+  switch (status) {
+    case 400:
+      return 13;  // INTERNAL
+    case 401:
+      return 16;  // UNAUTHENTICATED
+    case 403:
+      return 7;  // PERMISSION_DENIED
+    case 404:
+      return 12;  // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14;  // UNAVAILABLE
+    default:
+      return 2;  // UNKNOWN
+  }
+}
+
+// grpc-message travels percent-encoded (gRPC's PROTOCOL-HTTP2.md).
+std::string percentEncodeGrpcMessage(std::string_view message) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : message) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c > 0x7e || c == '%') {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 // One request/response exchange and its filter chain.
@@ -64,6 +107,10 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
 
   // FilterChainBuilder
   void addDecoderFilter(StreamDecoderFilterPtr filter) override {
+    filters_.push_back(std::move(filter));
+  }
+  void addStreamFilter(StreamFilterPtr filter) override {
+    encoder_filters_.push_back(filter.get());
     filters_.push_back(std::move(filter));
   }
 
@@ -120,6 +167,9 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
       // Later filters now see the headers, then whatever body and trailers
       // arrived meanwhile (which already passed the filters up to here).
       const size_t next = static_cast<size_t>(headers_stopped_at_) + 1;
+      // The filter that held the headers may also hold the body it saw
+      // meanwhile (kStopIterationAndBuffer); continuing releases both.
+      if (data_stopped_at_ == headers_stopped_at_) data_stopped_at_ = -1;
       headers_stopped_at_ = -1;
       runDecodeHeadersFrom(next);
       if (destroyed_) return;
@@ -144,6 +194,9 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     touch();
     response_headers_ = std::move(headers);
     info_.response_headers = &response_headers_;
+    for (auto it = encoder_filters_.rbegin(); it != encoder_filters_.rend(); ++it) {
+      (*it)->encodeHeaders(response_headers_, end_stream);
+    }
     int status = 0;
     std::string_view s = response_headers_.status();
     std::from_chars(s.data(), s.data() + s.size(), status);
@@ -169,7 +222,9 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
 
   void encodeTrailers(HeaderMap&& trailers) override {
     if (destroyed_) return;
-    if (!no_response_body_) encoder_->encodeTrailers(trailers);
+    response_trailers_ = std::move(trailers);
+    info_.response_trailers = &response_trailers_;
+    if (!no_response_body_) encoder_->encodeTrailers(response_trailers_);
     onResponseComplete();
   }
 
@@ -179,6 +234,17 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     if (response_started_) {
       // Too late for a clean answer: the client sees the connection end.
       resetStream();
+      return;
+    }
+    if (isGrpcRequest(request_headers_)) {
+      // A gRPC client reads a status, not a page: Trailers-Only, HTTP 200.
+      HeaderMap grpc;
+      grpc.add(":status", "200");
+      grpc.add("content-type", "application/grpc");
+      grpc.add("grpc-status", std::to_string(grpcStatusForHttpStatus(status)));
+      const std::string_view message = body.empty() ? details : body;
+      if (!message.empty()) grpc.add("grpc-message", percentEncodeGrpcMessage(message));
+      encodeHeaders(std::move(grpc), true);
       return;
     }
     HeaderMap headers;
@@ -530,8 +596,10 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   std::unique_ptr<Http2Stream> http2_stream_;
   StreamInfo info_;
   std::vector<StreamDecoderFilterPtr> filters_;
+  std::vector<StreamEncoderFilter*> encoder_filters_;  // owned by filters_
   HeaderMap request_headers_;
   HeaderMap request_trailers_;
+  HeaderMap response_trailers_;  // for the access log (%GRPC_STATUS%, %TRAILER()%)
   HeaderMap response_headers_;
   std::shared_ptr<const RouteTable> route_table_;
   RouteMatchResult route_{};

@@ -91,11 +91,28 @@ class StreamDecoderFilter {
 
 using StreamDecoderFilterPtr = std::unique_ptr<StreamDecoderFilter>;
 
+// The response side of a filter: sees the response headers on their way to
+// the client, filters in reverse chain order (as Envoy runs encoder filters),
+// before the connection manager adds date, server and framing. Local replies
+// pass through it too. Headers only so far, and only kContinue: what filters
+// that decorate responses (CORS) need; body and trailers come when a filter
+// needs them.
+class StreamEncoderFilter {
+ public:
+  virtual ~StreamEncoderFilter() = default;
+  virtual FilterHeadersStatus encodeHeaders(HeaderMap& headers, bool end_stream) = 0;
+};
+
+// A filter on both paths, owned once by the stream.
+class StreamFilter : public StreamDecoderFilter, public StreamEncoderFilter {};
+using StreamFilterPtr = std::unique_ptr<StreamFilter>;
+
 // Adds the filters of one HTTP filter chain entry to a new stream.
 class FilterChainBuilder {
  public:
   virtual ~FilterChainBuilder() = default;
   virtual void addDecoderFilter(StreamDecoderFilterPtr filter) = 0;
+  virtual void addStreamFilter(StreamFilterPtr filter) = 0;
 };
 
 // Built once per filter config at load time (parsing the proto once);

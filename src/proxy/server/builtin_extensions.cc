@@ -1,12 +1,16 @@
 #include "proxy/server/builtin_extensions.h"
 
 #include "proxy/filters/buffer/buffer_filter.h"
+#include "proxy/filters/cors/cors_filter.h"
+#include "proxy/filters/fault/fault_filter.h"
 #include "proxy/filters/router/config.h"
 
 namespace sheave::server {
 
 void registerBuiltinHttpFilters(http::FilterRegistry& registry) {
   buffer::registerBufferFilter(registry);
+  cors::registerCorsFilter(registry);
+  fault::registerFaultFilter(registry);
   router::registerRouterFilter(registry);
 }
 

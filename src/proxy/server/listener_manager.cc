@@ -27,7 +27,10 @@ Status ListenerManager::checkAddressFree(const ListenerConfig& config,
                                          std::string_view except) const {
   if (config.address.port() == 0) return okStatus();
   for (const auto& [name, entry] : listeners_) {
-    if (name != except && entry.config->address == config.address) {
+    // A bind_to_port: false listener owns its address only for hand-offs, so it may share it
+    // with the listener that really binds it.
+    if (name != except && entry.config->address == config.address &&
+        entry.config->bind_to_port == config.bind_to_port) {
       return invalidArgument("address: " + config.address.asString() +
                              " is already used by listener '" + name + "'");
     }
@@ -41,8 +44,13 @@ Status ListenerManager::addStatic(std::shared_ptr<const ListenerConfig> config) 
   }
   SHEAVE_RETURN_IF_ERROR(checkAddressFree(*config, ""));
   SHEAVE_ASSIGN_OR_RETURN(Address bound, bindEverywhere(config));
-  SHEAVE_LOG_INFO("listener '{}' bound to {} on {} worker(s)", config->name, bound.asString(),
-                  workers_.size());
+  if (config->bind_to_port) {
+    SHEAVE_LOG_INFO("listener '{}' bound to {} on {} worker(s)", config->name, bound.asString(),
+                    workers_.size());
+  } else {
+    SHEAVE_LOG_INFO("listener '{}' for {} (bind_to_port: false, hand-off only)", config->name,
+                    bound.asString());
+  }
   const std::string name = config->name;
   order_.push_back(name);
   listeners_[name] = Entry{std::move(config), bound, false, "", std::chrono::system_clock::now()};
@@ -63,7 +71,8 @@ Result<bool> ListenerManager::addOrUpdate(std::shared_ptr<const ListenerConfig> 
   }
   SHEAVE_RETURN_IF_ERROR(checkAddressFree(*config, name));
   const auto now = std::chrono::system_clock::now();
-  if (it != listeners_.end() && it->second.config->address == config->address) {
+  if (it != listeners_.end() && it->second.config->address == config->address &&
+      it->second.config->bind_to_port == config->bind_to_port) {
     for (auto& worker : workers_) worker->updateListener(config);
     SHEAVE_LOG_INFO("lds: listener '{}' updated", name);
     it->second.config = std::move(config);

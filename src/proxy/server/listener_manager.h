@@ -21,6 +21,8 @@ namespace sheave::server {
 // swaps the config on the workers' sockets without closing them, so no
 // connection attempt is refused, and the old config's HTTP connections
 // drain; a removed listener's socket closes and its connections drain.
+// A bind_to_port: false listener is registered on every worker without a
+// socket: it only takes connections a use_original_dst listener hands over.
 class ListenerManager {
  public:
   explicit ListenerManager(std::vector<std::unique_ptr<Worker>>& workers) : workers_(workers) {}

@@ -211,7 +211,9 @@ Status Server::load() {
                                "].name: duplicate listener name '" + other->name + "'")
             .at(where);
       }
-      if (other->address == (*listener)->address && (*listener)->address.port() != 0) {
+      // A bind_to_port: false listener shares its address with the one that binds it.
+      if (other->address == (*listener)->address && (*listener)->address.port() != 0 &&
+          other->bind_to_port == (*listener)->bind_to_port) {
         return invalidArgument("static_resources.listeners[" + std::to_string(i) +
                                "].address: " + other->address.asString() +
                                " is already used by listener '" + other->name + "'")
@@ -498,7 +500,8 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
     if (json) {
       if (!first_cluster) o << ",";
       first_cluster = false;
-      o << "{\"name\":\"" << jsonEscape(name) << "\",\"added_via_api\":false,"
+      o << "{\"name\":\"" << jsonEscape(name) << "\",\"added_via_api\":"
+        << (clusters_->dynamicActive().count(name) != 0 ? "true" : "false") << ","
         << "\"observability_name\":\"" << jsonEscape(name) << "\",\"host_statuses\":[";
       bool first_host = true;
       for (const auto& h : *hosts) {
@@ -537,7 +540,9 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
         << name << "::" << p << "::max_requests::" << l.max_requests << "\n"
         << name << "::" << p << "::max_retries::" << l.max_retries << "\n";
     }
-    o << name << "::added_via_api::false\n";
+    o << name
+      << "::added_via_api::" << (clusters_->dynamicActive().count(name) != 0 ? "true" : "false")
+      << "\n";
     for (const auto& h : *hosts) {
       const std::string prefix = name + "::" + h->address().asString() + "::";
       const auto& s = h->stats();
@@ -609,7 +614,23 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
     if (i) o << ",";
     o << "{\"cluster\":" << typedJson(sr.clusters(i)) << "," << updated << "}";
   }
-  o << "]}";
+  o << "]";
+  // CDS: what is in force, and what is still warming.
+  auto dynamicClusters = [&](const char* field, const auto& map) {
+    o << ",\"" << field << "\":[";
+    bool first = true;
+    for (const auto& [name, info] : map) {
+      if (!first) o << ",";
+      first = false;
+      o << "{\"version_info\":\"" << jsonEscape(info.version_info)
+        << "\",\"cluster\":" << typedJson(*info.proto) << ",\"last_updated\":\""
+        << timestamp(info.last_updated) << "\"}";
+    }
+    o << "]";
+  };
+  dynamicClusters("dynamic_active_clusters", clusters_->dynamicActive());
+  dynamicClusters("dynamic_warming_clusters", clusters_->dynamicWarming());
+  o << "}";
   // Listeners.
   o << ",{\"@type\":\"type.googleapis.com/"
        "envoy.admin.v3.ListenersConfigDump\",\"static_listeners\":[";
@@ -617,21 +638,48 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
     if (i) o << ",";
     o << "{\"listener\":" << typedJson(sr.listeners(i)) << "," << updated << "}";
   }
-  o << "]}";
-  // Routes: the inline route configurations of the HTTP connection managers.
-  o << ",{\"@type\":\"type.googleapis.com/"
-       "envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[";
+  o << "],\"dynamic_listeners\":[";
   bool first = true;
   for (const auto* entry : listener_manager_->entries()) {
-    const auto& l = entry->config;
-    if (!l->http) continue;
-    const auto& chains = l->proto.filter_chains_size() > 0 ? l->proto.filter_chains(0)
-                                                           : l->proto.default_filter_chain();
-    envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
-    if (chains.filters_size() == 0 || !chains.filters(0).typed_config().UnpackTo(&hcm)) continue;
+    if (!entry->dynamic) continue;
     if (!first) o << ",";
     first = false;
-    o << "{\"route_config\":" << typedJson(hcm.route_config()) << "," << updated << "}";
+    o << "{\"name\":\"" << jsonEscape(entry->config->name)
+      << "\",\"active_state\":{\"version_info\":\"" << jsonEscape(entry->version_info)
+      << "\",\"listener\":" << typedJson(entry->config->proto) << ",\"last_updated\":\""
+      << timestamp(entry->last_updated) << "\"}}";
+  }
+  o << "]}";
+  // Routes: the inline route configurations of the HTTP connection managers,
+  // in every filter chain, and the ones RDS delivered.
+  o << ",{\"@type\":\"type.googleapis.com/"
+       "envoy.admin.v3.RoutesConfigDump\",\"static_route_configs\":[";
+  first = true;
+  for (const auto* entry : listener_manager_->entries()) {
+    const auto& proto = entry->config->proto;
+    auto dumpChain = [&](const envoy::config::listener::v3::FilterChain& chain) {
+      for (const auto& filter : chain.filters()) {
+        envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+        if (!filter.typed_config().UnpackTo(&hcm) || !hcm.has_route_config()) continue;
+        if (!first) o << ",";
+        first = false;
+        o << "{\"route_config\":" << typedJson(hcm.route_config()) << ",\"last_updated\":\""
+          << timestamp(entry->last_updated) << "\"}";
+      }
+    };
+    for (const auto& chain : proto.filter_chains()) dumpChain(chain);
+    if (proto.has_default_filter_chain()) dumpChain(proto.default_filter_chain());
+  }
+  o << "],\"dynamic_route_configs\":[";
+  if (rds_ != nullptr) {
+    first = true;
+    for (const auto& [name, applied] : rds_->applied()) {
+      if (!first) o << ",";
+      first = false;
+      o << "{\"version_info\":\"" << jsonEscape(applied.version_info)
+        << "\",\"route_config\":" << typedJson(applied.config) << ",\"last_updated\":\""
+        << timestamp(applied.last_updated) << "\"}";
+    }
   }
   o << "]}";
   // Secrets, as static_resources gave them (redacted).

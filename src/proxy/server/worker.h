@@ -29,7 +29,9 @@ class Worker : public http::ConnectionManagerHost, public tcp_proxy::TcpProxySes
 
   // On the main thread: binds this worker's socket for the listener and
   // returns the bound address (port 0 picks one). Once the worker runs, the
-  // socket is made on the worker's thread and the call waits for it.
+  // socket is made on the worker's thread and the call waits for it. A
+  // bind_to_port: false listener gets no socket: it only takes connections
+  // handed over by a use_original_dst listener.
   Result<Address> addListener(std::shared_ptr<const ListenerConfig> config, const Address& bind);
   // Thread-safe. New connections get the new config (same name, same
   // address); HTTP connections of the old one drain.
@@ -54,8 +56,12 @@ class Worker : public http::ConnectionManagerHost, public tcp_proxy::TcpProxySes
  private:
   struct ActiveListener {
     std::shared_ptr<const ListenerConfig> config;
-    std::unique_ptr<network::TcpListener> listener;
+    std::unique_ptr<network::TcpListener> listener;  // null: bind_to_port false
+    Address address;                                 // as bound (port 0 resolved)
   };
+  // An accepted socket whose listener filters still run (Envoy's ActiveTcpSocket).
+  class PendingSocket;
+  friend class PendingSocket;
   struct Session {
     std::unique_ptr<network::DeferredDeletable> owner;
     std::shared_ptr<const ListenerConfig> listener;
@@ -63,6 +69,15 @@ class Worker : public http::ConnectionManagerHost, public tcp_proxy::TcpProxySes
 
   Result<Address> bindListener(std::shared_ptr<const ListenerConfig> config, const Address& bind);
   void onAccept(ActiveListener& listener, int fd, const Address& local, const Address& remote);
+  // The listener filters are done: picks the filter chain and starts the
+  // connection on it, or closes the socket when no chain matches.
+  void startConnection(const std::shared_ptr<const ListenerConfig>& config, int fd,
+                       const Address& local, const Address& remote, const ConnectionView& view);
+  // use_original_dst: the listener that owns `destination` (exact ip:port, a
+  // bind_to_port: false one first, then 0.0.0.0:port / [::]:port), never
+  // `accepting` itself; null when none does.
+  ActiveListener* originalDstOwner(const Address& destination, const ListenerConfig* accepting);
+  void finishPending(PendingSocket& socket);
   void removeSession(void* key);
   // Asks the HTTP connections accepted with `config` to finish (GOAWAY /
   // Connection: close); TCP sessions run to their end.
@@ -77,6 +92,9 @@ class Worker : public http::ConnectionManagerHost, public tcp_proxy::TcpProxySes
   std::map<std::string, std::unique_ptr<ActiveListener>, std::less<>> listeners_;
   bool started_ = false;
   std::unordered_map<void*, Session> sessions_;
+  std::unordered_map<PendingSocket*, std::unique_ptr<PendingSocket>> pending_;
+  // recv(MSG_PEEK) scratch, shared by this worker's pending sockets.
+  std::string peek_buffer_;
   std::atomic<size_t> active_{0};
   bool draining_ = false;
   std::thread thread_;

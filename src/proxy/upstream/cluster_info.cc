@@ -8,7 +8,7 @@ namespace sheave::upstream {
 namespace {
 // The stats ClusterStats creates up front (the 5 response classes included),
 // so that they are laid out in one piece.
-constexpr uint32_t kCounters = 36;
+constexpr uint32_t kCounters = 37;
 constexpr uint32_t kGauges = 5;
 constexpr uint32_t kHistograms = 3;
 
@@ -23,6 +23,7 @@ ClusterStats::ClusterStats(stats::Scope& s)
       upstream_cx_total(s.counter("upstream_cx_total")),
       upstream_cx_active(s.gauge("upstream_cx_active")),
       upstream_cx_http1_total(s.counter("upstream_cx_http1_total")),
+      upstream_cx_http2_total(s.counter("upstream_cx_http2_total")),
       upstream_cx_connect_fail(s.counter("upstream_cx_connect_fail")),
       upstream_cx_connect_timeout(s.counter("upstream_cx_connect_timeout")),
       upstream_cx_overflow(s.counter("upstream_cx_overflow")),

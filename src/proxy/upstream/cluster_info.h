@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "common/address.h"
+#include "proxy/http/http2/protocol_options.h"
 #include "proxy/network/tls/tls_socket_factory.h"
 #include "proxy/stats/scope.h"
 #include "proxy/upstream/load_balancer.h"
@@ -29,6 +31,7 @@ struct ClusterStats {
   stats::Counter& upstream_cx_total;
   stats::Gauge& upstream_cx_active;
   stats::Counter& upstream_cx_http1_total;
+  stats::Counter& upstream_cx_http2_total;
   stats::Counter& upstream_cx_connect_fail;
   stats::Counter& upstream_cx_connect_timeout;
   stats::Counter& upstream_cx_overflow;
@@ -75,6 +78,14 @@ struct ClusterStats {
   std::array<stats::Counter*, 6> by_class_{};
 };
 
+// Which protocol the cluster speaks to its hosts (HttpProtocolOptions'
+// upstream_protocol_options, or the legacy Cluster.http2_protocol_options).
+enum class UpstreamProtocolPolicy {
+  kHttp1,
+  kHttp2,
+  kUseDownstream,  // HTTP/2 upstream for HTTP/2 clients, HTTP/1.1 otherwise
+};
+
 enum class DnsLookupFamily { kAuto, kV4Only, kV6Only, kV4Preferred, kAll };
 
 // A cluster's configuration, parsed once and shared (immutable apart from
@@ -90,8 +101,19 @@ struct ClusterInfo {
   uint64_t max_requests_per_connection = 0;  // 0: unlimited
   std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
   std::chrono::milliseconds dns_refresh_rate{5000};
+  // ORIGINAL_DST: how often hosts not picked since the last sweep are dropped.
+  std::chrono::milliseconds cleanup_interval{5000};
+  // ORIGINAL_DST: original_dst_lb_config.upstream_port_override (0: none).
+  uint16_t original_dst_port_override = 0;
+  // upstream_bind_config.source_address; empty: the kernel picks. Recorded, not applied yet
+  // (the client connection cannot bind a source address).
+  Address upstream_bind_address;
   DnsLookupFamily dns_lookup_family = DnsLookupFamily::kAuto;
   ResourceLimits limits;
+  UpstreamProtocolPolicy protocol = UpstreamProtocolPolicy::kHttp1;
+  // The HTTP/2 connections' settings; max_concurrent_streams also caps the
+  // streams the pool opens on one connection.
+  http2::ProtocolOptions http2_options;
   // transport_socket: TLS to the hosts (UpstreamTlsContext); null sends plaintext.
   std::shared_ptr<network::tls::TlsSocketFactory> transport_socket_factory;
 

@@ -7,8 +7,11 @@
 #include "common/logging.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "proxy/http/http2/protocol_options.h"
 #include "proxy/network/tls/tls_socket_factory.h"
+#include "proxy/upstream/http2_conn_pool.h"
 
 namespace sheave::upstream {
 namespace {
@@ -49,6 +52,60 @@ Result<std::shared_ptr<network::tls::TlsSocketFactory>> buildTransportSocket(
       "' (supported: envoy.transport_sockets.tls, envoy.transport_sockets.raw_buffer)");
 }
 
+// config.core.v3.Http2ProtocolOptions onto the codec's options (unset fields
+// keep Envoy's defaults).
+Status parseHttp2Options(const envoy::config::core::v3::Http2ProtocolOptions& p,
+                         http2::ProtocolOptions& o, const std::string& where) {
+  if (p.has_hpack_table_size()) o.hpack_table_size = p.hpack_table_size().value();
+  if (p.has_max_concurrent_streams()) o.max_concurrent_streams = p.max_concurrent_streams().value();
+  if (p.has_initial_stream_window_size()) {
+    o.initial_stream_window_size = p.initial_stream_window_size().value();
+  }
+  if (p.has_initial_connection_window_size()) {
+    o.initial_connection_window_size = p.initial_connection_window_size().value();
+  }
+  if (p.has_max_outbound_frames()) o.max_outbound_frames = p.max_outbound_frames().value();
+  if (p.has_max_outbound_control_frames()) {
+    o.max_outbound_control_frames = p.max_outbound_control_frames().value();
+  }
+  if (p.has_max_consecutive_inbound_frames_with_empty_payload()) {
+    o.max_consecutive_inbound_frames_with_empty_payload =
+        p.max_consecutive_inbound_frames_with_empty_payload().value();
+  }
+  if (p.has_max_inbound_priority_frames_per_stream()) {
+    o.max_inbound_priority_frames_per_stream = p.max_inbound_priority_frames_per_stream().value();
+  }
+  if (p.has_max_inbound_window_update_frames_per_data_frame_sent()) {
+    o.max_inbound_window_update_frames_per_data_frame_sent =
+        p.max_inbound_window_update_frames_per_data_frame_sent().value();
+  }
+  o.stream_error_on_invalid_http_messaging = p.stream_error_on_invalid_http_messaging();
+  if (p.has_override_stream_error_on_invalid_http_message()) {
+    o.stream_error_on_invalid_http_messaging =
+        p.override_stream_error_on_invalid_http_message().value();
+  }
+  Status valid = http2::validateProtocolOptions(o);
+  if (!valid.ok()) return std::move(valid).error().at(where + ".http2_protocol_options");
+  return okStatus();
+}
+
+// An HTTP/2 cluster offers ALPN "h2" when its UpstreamTlsContext names no
+// protocols itself (Envoy does the same). A use_downstream_protocol_config
+// cluster offers nothing by default: its HTTP/1.1 pool must not meet a
+// server that picked h2.
+envoy::config::core::v3::TransportSocket withDefaultAlpn(
+    const envoy::config::core::v3::TransportSocket& config, UpstreamProtocolPolicy protocol) {
+  if (protocol != UpstreamProtocolPolicy::kHttp2) return config;
+  envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext tls;
+  if (!config.typed_config().UnpackTo(&tls)) return config;
+  if (tls.common_tls_context().alpn_protocols_size() > 0) return config;
+  auto* alpn = tls.mutable_common_tls_context()->mutable_alpn_protocols();
+  alpn->Add("h2");
+  envoy::config::core::v3::TransportSocket out = config;
+  out.mutable_typed_config()->PackFrom(tls);
+  return out;
+}
+
 Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats::Scope& root,
                                                network::tls::SecretManager* secrets) {
   auto info = std::make_shared<ClusterInfo>();
@@ -71,9 +128,48 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     case ClusterProto::RANDOM:
       info->lb_policy = LbPolicy::kRandom;
       break;
+    case ClusterProto::CLUSTER_PROVIDED:
+      info->lb_policy = LbPolicy::kClusterProvided;
+      break;
     default:
       return invalidArgument("lb_policy: " + ClusterProto::LbPolicy_Name(proto.lb_policy()) +
                              " is not supported yet (ROUND_ROBIN, LEAST_REQUEST, RANDOM are)");
+  }
+  // Envoy's pairing: only an ORIGINAL_DST cluster provides its own hosts.
+  if ((proto.type() == ClusterProto::ORIGINAL_DST) !=
+      (info->lb_policy == LbPolicy::kClusterProvided)) {
+    return invalidArgument(proto.type() == ClusterProto::ORIGINAL_DST
+                               ? "lb_policy: an ORIGINAL_DST cluster needs CLUSTER_PROVIDED"
+                               : "lb_policy: CLUSTER_PROVIDED is only valid for ORIGINAL_DST "
+                                 "clusters");
+  }
+  if (proto.has_original_dst_lb_config()) {
+    const auto& od = proto.original_dst_lb_config();
+    if (od.use_http_header()) {
+      return invalidArgument("original_dst_lb_config.use_http_header: not supported yet");
+    }
+    if (od.has_upstream_port_override()) {
+      if (od.upstream_port_override().value() == 0 || od.upstream_port_override().value() > 65535) {
+        return invalidArgument(
+            "original_dst_lb_config.upstream_port_override: must be a port (1-65535)");
+      }
+      info->original_dst_port_override = static_cast<uint16_t>(od.upstream_port_override().value());
+    }
+  }
+  if (proto.upstream_bind_config().has_source_address()) {
+    const auto& sa = proto.upstream_bind_config().source_address();
+    auto bind = Address::parse(sa.address(), static_cast<uint16_t>(sa.port_value()));
+    if (!bind.ok()) {
+      return invalidArgument("upstream_bind_config.source_address.address: '" + sa.address() +
+                             "' is not an IP address");
+    }
+    info->upstream_bind_address = *bind;
+  }
+  if (proto.has_cleanup_interval()) {
+    info->cleanup_interval = toMs(proto.cleanup_interval());
+    if (info->cleanup_interval.count() < 1) {
+      return invalidArgument("cleanup_interval: must be at least 1ms");
+    }
   }
   if (proto.has_least_request_lb_config() && proto.least_request_lb_config().has_choice_count()) {
     info->least_request_choice_count = proto.least_request_lb_config().choice_count().value();
@@ -136,10 +232,25 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     if (!any.UnpackTo(&options)) {
       return invalidArgument("typed_extension_protocol_options[" + name + "]: cannot decode");
     }
-    if (options.has_explicit_http_config() &&
-        options.explicit_http_config().has_http2_protocol_options()) {
-      return invalidArgument("typed_extension_protocol_options[" + name +
-                             "]: HTTP/2 upstreams are not supported yet");
+    const std::string where = "typed_extension_protocol_options[" + name + "]";
+    if (options.has_explicit_http_config()) {
+      const auto& explicit_config = options.explicit_http_config();
+      if (explicit_config.has_http2_protocol_options()) {
+        info->protocol = UpstreamProtocolPolicy::kHttp2;
+        SHEAVE_RETURN_IF_ERROR(parseHttp2Options(explicit_config.http2_protocol_options(),
+                                                 info->http2_options, where));
+      } else {
+        info->protocol = UpstreamProtocolPolicy::kHttp1;
+      }
+    } else if (options.has_use_downstream_protocol_config()) {
+      info->protocol = UpstreamProtocolPolicy::kUseDownstream;
+      SHEAVE_RETURN_IF_ERROR(
+          parseHttp2Options(options.use_downstream_protocol_config().http2_protocol_options(),
+                            info->http2_options, where));
+    } else if (options.has_auto_config()) {
+      // ALPN-driven selection is not there yet; HTTP/1.1 works with every peer.
+      SHEAVE_LOG_WARN("cluster '{}': {}.auto_config is treated as HTTP/1.1", info->name, where);
+      info->protocol = UpstreamProtocolPolicy::kHttp1;
     }
     const auto& common = options.common_http_protocol_options();
     if (common.has_idle_timeout()) info->idle_timeout = toMs(common.idle_timeout());
@@ -147,9 +258,16 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
       info->max_requests_per_connection = common.max_requests_per_connection().value();
     }
   }
+  if (proto.has_http2_protocol_options() && proto.typed_extension_protocol_options().empty()) {
+    // The deprecated field still means "HTTP/2 upstream", as in Envoy.
+    info->protocol = UpstreamProtocolPolicy::kHttp2;
+    SHEAVE_RETURN_IF_ERROR(
+        parseHttp2Options(proto.http2_protocol_options(), info->http2_options, "cluster"));
+  }
   if (proto.has_transport_socket()) {
-    SHEAVE_ASSIGN_OR_RETURN(info->transport_socket_factory,
-                            buildTransportSocket(proto.transport_socket(), secrets));
+    SHEAVE_ASSIGN_OR_RETURN(
+        info->transport_socket_factory,
+        buildTransportSocket(withDefaultAlpn(proto.transport_socket(), info->protocol), secrets));
   }
   if (proto.transport_socket_matches_size() > 0) {
     // Refuse rather than send plaintext where a match may have asked for TLS.
@@ -235,6 +353,14 @@ Result<std::unique_ptr<Cluster>> Cluster::create(const ClusterProto& proto, stat
   switch (proto.type()) {
     case ClusterProto::STATIC:
     case ClusterProto::EDS:
+      break;
+    case ClusterProto::ORIGINAL_DST:
+      // Hosts come from the downstream connections, never from configuration.
+      if (proto.load_assignment().endpoints_size() > 0) {
+        return invalidArgument(
+            "load_assignment: an ORIGINAL_DST cluster takes its hosts from the connections' "
+            "original destinations and must not list endpoints");
+      }
       break;
     case ClusterProto::STRICT_DNS:
       dns = true;
@@ -394,9 +520,35 @@ ThreadLocalCluster::ThreadLocalCluster(network::EventLoop& loop,
                                        RandomGenerator& random)
     : loop_(loop), info_(std::move(info)), random_(random) {
   updateHosts(std::move(hosts));
+  if (info_->lb_policy == LbPolicy::kClusterProvided) {
+    cleanup_timer_ = loop_.createTimer([this] { cleanupOriginalDstHosts(); });
+    cleanup_timer_->enable(info_->cleanup_interval);
+  }
+}
+
+void ThreadLocalCluster::cleanupOriginalDstHosts() {
+  auto* lb = static_cast<OriginalDstLoadBalancer*>(lb_.get());
+  lb->cleanup();
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    if (!lb->has(it->first)) {
+      it->second.drain();
+      if (it->second.idle()) {
+        it = pools_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+  cleanup_timer_->enable(info_->cleanup_interval);
 }
 
 void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
+  if (info_->lb_policy == LbPolicy::kClusterProvided) {
+    // The hosts are the connections' destinations, not a list: keep them.
+    hosts_ = std::move(hosts);
+    if (!lb_) lb_ = std::make_unique<OriginalDstLoadBalancer>(info_->original_dst_port_override);
+    return;
+  }
   hosts_ = std::move(hosts);
   lb_ = LoadBalancer::create(info_->lb_policy, hosts_, info_->healthy_panic_threshold,
                              info_->least_request_choice_count, random_);
@@ -405,8 +557,8 @@ void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
     const bool present = std::any_of(hosts_->begin(), hosts_->end(),
                                      [&](const HostSharedPtr& h) { return h.get() == it->first; });
     if (!present) {
-      it->second->drainConnections();
-      if (it->second->idle()) {
+      it->second.drain();
+      if (it->second.idle()) {
         it = pools_.erase(it);
         continue;
       }
@@ -416,17 +568,24 @@ void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
 }
 
 void ThreadLocalCluster::drain() {
-  for (auto& [host, pool] : pools_) pool->drainConnections();
+  for (auto& [host, pools] : pools_) pools.drain();
 }
 
 bool ThreadLocalCluster::idle() const {
-  return std::all_of(pools_.begin(), pools_.end(), [](const auto& p) { return p.second->idle(); });
+  return std::all_of(pools_.begin(), pools_.end(), [](const auto& p) { return p.second.idle(); });
 }
 
-Http1ConnPool& ThreadLocalCluster::httpPool(const HostSharedPtr& host) {
-  auto& pool = pools_[host.get()];
-  if (!pool) pool = std::make_unique<Http1ConnPool>(loop_, host, info_);
-  return *pool;
+HttpConnPool& ThreadLocalCluster::httpPool(const HostSharedPtr& host, bool downstream_http2) {
+  auto& pools = pools_[host.get()];
+  const bool http2 =
+      info_->protocol == UpstreamProtocolPolicy::kHttp2 ||
+      (info_->protocol == UpstreamProtocolPolicy::kUseDownstream && downstream_http2);
+  if (http2) {
+    if (!pools.http2) pools.http2 = std::make_unique<Http2ConnPool>(loop_, host, info_);
+    return *pools.http2;
+  }
+  if (!pools.http1) pools.http1 = std::make_unique<Http1ConnPool>(loop_, host, info_);
+  return *pools.http1;
 }
 
 namespace {

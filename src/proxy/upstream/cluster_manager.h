@@ -100,19 +100,36 @@ class ThreadLocalCluster {
 
   const std::shared_ptr<const ClusterInfo>& info() const { return info_; }
   HostSharedPtr chooseHost(const LbContext* context) { return lb_->chooseHost(context); }
-  Http1ConnPool& httpPool(const HostSharedPtr& host);
+  // The pool for requests to `host`: HTTP/1.1 or HTTP/2 as the cluster's
+  // protocol options say; with use_downstream_protocol_config, the protocol
+  // of the client's request (`downstream_http2`).
+  HttpConnPool& httpPool(const HostSharedPtr& host, bool downstream_http2 = false);
   void updateHosts(std::shared_ptr<const HostVector> hosts);
   // The cluster was replaced or removed: close idle connections, let busy ones finish.
   void drain();
   bool idle() const;
 
  private:
+  // ORIGINAL_DST: drops the hosts unused for a cleanup_interval, and their idle pools.
+  void cleanupOriginalDstHosts();
+
   network::EventLoop& loop_;
   std::shared_ptr<const ClusterInfo> info_;
   std::shared_ptr<const HostVector> hosts_;
   RandomGenerator& random_;
   std::unique_ptr<LoadBalancer> lb_;
-  std::unordered_map<const Host*, std::unique_ptr<Http1ConnPool>> pools_;
+  // One pool per host and protocol (both only with use_downstream_protocol_config).
+  struct HostPools {
+    std::unique_ptr<HttpConnPool> http1;
+    std::unique_ptr<HttpConnPool> http2;
+    void drain() {
+      if (http1) http1->drainConnections();
+      if (http2) http2->drainConnections();
+    }
+    bool idle() const { return (!http1 || http1->idle()) && (!http2 || http2->idle()); }
+  };
+  std::unordered_map<const Host*, HostPools> pools_;
+  std::unique_ptr<network::Timer> cleanup_timer_;  // ORIGINAL_DST only
 };
 
 // Each worker's view of all clusters. Only touched on its worker's thread;

@@ -21,6 +21,12 @@ std::string_view resetReasonName(StreamResetReason reason) {
       return "protocol error";
     case StreamResetReason::kLocalReset:
       return "local reset";
+    case StreamResetReason::kRemoteReset:
+      return "remote reset";
+    case StreamResetReason::kRemoteRefusedStream:
+      return "remote refused stream reset";
+    case StreamResetReason::kGoAwayRefused:
+      return "remote refused stream reset";
   }
   return "unknown";
 }
@@ -347,7 +353,7 @@ Http1ConnPool::Http1ConnPool(network::EventLoop& loop, HostSharedPtr host,
     : loop_(loop), host_(std::move(host)), cluster_(std::move(cluster)) {}
 
 Http1ConnPool::~Http1ConnPool() {
-  for (auto& p : pending_) {
+  for (size_t i = 0; i < pending_.size(); ++i) {
     cluster_->resources->pending_requests.dec();
     cluster_->stats->upstream_rq_pending_active.dec();
   }

@@ -20,6 +20,10 @@ enum class StreamResetReason {
   kOverflow,               // a circuit breaker refused it (UO)
   kProtocolError,          // the upstream sent bytes that are not HTTP (UPE)
   kLocalReset,             // we gave up on it (timeouts)
+  // HTTP/2 only:
+  kRemoteReset,          // the upstream sent RST_STREAM (UR)
+  kRemoteRefusedStream,  // RST_STREAM REFUSED_STREAM: the upstream never processed it
+  kGoAwayRefused,        // above a GOAWAY's last_stream_id: never processed, safe to retry
 };
 std::string_view resetReasonName(StreamResetReason reason);
 
@@ -69,26 +73,42 @@ class Cancellable {
   virtual void cancel() = 0;
 };
 
+// The protocol a pool speaks to its host.
+enum class PoolProtocol { kHttp1, kHttp2 };
+
+// One worker's connections to one host, whatever the protocol; what the
+// router and ThreadLocalCluster need from a pool.
+class HttpConnPool {
+ public:
+  virtual ~HttpConnPool() = default;
+  // Starts a stream. Either calls back synchronously (onPoolReady with a
+  // usable connection, or onPoolFailure on overflow) and returns nullptr, or
+  // queues the request and returns a handle to cancel it.
+  virtual Cancellable* newStream(ResponseDecoder& decoder, PoolCallbacks& callbacks) = 0;
+  // Closes idle connections and lets busy ones finish (host removed, drain).
+  virtual void drainConnections() = 0;
+  // No stream, no pending request and no connection attempt: safe to destroy.
+  virtual bool idle() const = 0;
+  virtual PoolProtocol protocol() const = 0;
+  virtual const HostSharedPtr& host() const = 0;
+};
+
 // HTTP/1.1 connections to one host, owned by one worker. Each connection
 // carries one request at a time; idle connections stay read-enabled so a
 // peer that closes them is noticed at once, not when they are reused.
 // Circuit breakers (max_connections, max_pending_requests, max_requests) are
 // checked against the cluster-wide counters shared by all workers.
-class Http1ConnPool {
+class Http1ConnPool : public HttpConnPool {
  public:
   Http1ConnPool(network::EventLoop& loop, HostSharedPtr host,
                 std::shared_ptr<const ClusterInfo> cluster);
-  ~Http1ConnPool();
+  ~Http1ConnPool() override;
 
-  // Starts a stream. Either calls back synchronously (onPoolReady with an
-  // idle connection, or onPoolFailure on overflow) and returns nullptr, or
-  // queues the request and returns a handle to cancel it.
-  Cancellable* newStream(ResponseDecoder& decoder, PoolCallbacks& callbacks);
-
-  // Closes idle connections and lets busy ones finish (host removed, drain).
-  void drainConnections();
-  bool idle() const;
-  const HostSharedPtr& host() const { return host_; }
+  Cancellable* newStream(ResponseDecoder& decoder, PoolCallbacks& callbacks) override;
+  void drainConnections() override;
+  bool idle() const override;
+  PoolProtocol protocol() const override { return PoolProtocol::kHttp1; }
+  const HostSharedPtr& host() const override { return host_; }
 
  private:
   class ActiveClient;

@@ -175,8 +175,42 @@ std::unique_ptr<LoadBalancer> LoadBalancer::create(LbPolicy policy,
     case LbPolicy::kRandom:
       return std::make_unique<RandomLoadBalancer>(std::move(hosts), panic_threshold_percent,
                                                   random);
+    case LbPolicy::kClusterProvided:
+      return std::make_unique<OriginalDstLoadBalancer>();
   }
   return nullptr;
+}
+
+HostSharedPtr OriginalDstLoadBalancer::chooseHost(const LbContext* context) {
+  if (context == nullptr || context->downstream_local_address == nullptr ||
+      context->downstream_local_address->empty()) {
+    return nullptr;
+  }
+  const Address destination = port_override_ == 0
+                                  ? *context->downstream_local_address
+                                  : context->downstream_local_address->withPort(port_override_);
+  auto [it, inserted] = hosts_.try_emplace(destination.asString());
+  if (inserted) it->second.host = std::make_shared<Host>(destination, "", 1);
+  it->second.used = true;
+  return it->second.host;
+}
+
+void OriginalDstLoadBalancer::cleanup() {
+  for (auto it = hosts_.begin(); it != hosts_.end();) {
+    if (!it->second.used) {
+      it = hosts_.erase(it);
+    } else {
+      it->second.used = false;
+      ++it;
+    }
+  }
+}
+
+bool OriginalDstLoadBalancer::has(const Host* host) const {
+  for (const auto& [key, entry] : hosts_) {
+    if (entry.host.get() == host) return true;
+  }
+  return false;
 }
 
 }  // namespace sheave::upstream

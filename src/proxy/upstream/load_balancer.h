@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <queue>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/random.h"
@@ -9,13 +11,17 @@
 
 namespace sheave::upstream {
 
-enum class LbPolicy { kRoundRobin, kLeastRequest, kRandom };
+// kClusterProvided: the cluster picks (ORIGINAL_DST clusters).
+enum class LbPolicy { kRoundRobin, kLeastRequest, kRandom, kClusterProvided };
 
 // What a pick may take into account: hosts already tried by this request
-// (Envoy's previous_hosts retry predicate).
+// (Envoy's previous_hosts retry predicate), and the downstream connection's
+// local address, which after original_dst is its original destination
+// (ORIGINAL_DST clusters connect there).
 struct LbContext {
   const std::vector<const Host*>* attempted_hosts = nullptr;
   uint32_t host_selection_retry_max_attempts = 1;
+  const Address* downstream_local_address = nullptr;
 };
 
 // Picks a host from one immutable host list. Each worker owns its own
@@ -36,6 +42,30 @@ class LoadBalancer {
                                               double panic_threshold_percent,
                                               uint32_t least_request_choice_count,
                                               RandomGenerator& random);
+};
+
+// ORIGINAL_DST clusters: the host is the downstream connection's original
+// destination, made on first use and kept (with its stats and pooled
+// connections) while it is picked again within cleanup_interval. One per
+// worker, like every balancer.
+class OriginalDstLoadBalancer : public LoadBalancer {
+ public:
+  // port_override: original_dst_lb_config.upstream_port_override (0: keep the port).
+  explicit OriginalDstLoadBalancer(uint16_t port_override = 0) : port_override_(port_override) {}
+  // nullptr without a downstream local address (no downstream connection).
+  HostSharedPtr chooseHost(const LbContext* context) override;
+  // Forgets the hosts not picked since the previous call.
+  void cleanup();
+  bool has(const Host* host) const;
+  size_t size() const { return hosts_.size(); }
+
+ private:
+  struct Entry {
+    HostSharedPtr host;
+    bool used = true;
+  };
+  uint16_t port_override_;
+  std::unordered_map<std::string, Entry> hosts_;  // by "ip:port"
 };
 
 }  // namespace sheave::upstream

@@ -55,6 +55,25 @@ def cleanup():
         shutil.rmtree(_gen_dir, ignore_errors=True)
 
 
+def ads_bootstrap(node_id, xds_port, admin_port):
+    """A sidecar bootstrap that takes everything over ADS from 127.0.0.1:xds_port (Istio's shape: a static
+    xds-grpc cluster, CDS and LDS over ADS)."""
+    return {
+        "node": {"id": node_id, "cluster": node_id.split("~")[2].split(".")[0] if "~" in node_id else node_id},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "dynamic_resources": {
+            "ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
+                           "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]},
+            "cds_config": {"ads": {}, "resource_api_version": "V3"},
+            "lds_config": {"ads": {}, "resource_api_version": "V3"},
+        },
+        "static_resources": {"clusters": [{
+            "name": "xds-grpc", "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": xds_port}}}}]}]}}]},
+    }
+
+
 def from_json(message_type, obj):
     """A protobuf message from a JSON-like dict (Envoy's JSON mapping, "@type" for Any)."""
     import json

@@ -4,6 +4,8 @@
 #include <charconv>
 
 #include "common/logging.h"
+#include "proxy/grpc/status.h"
+#include "proxy/network/connection.h"
 
 namespace sheave::router {
 
@@ -27,6 +29,17 @@ std::string resetDetails(std::string_view prefix, StreamResetReason reason,
   out += body;
   out += '}';
   return out;
+}
+
+bool isGrpcRequest(const HeaderMap& headers) {
+  const std::string* type = headers.get("content-type");
+  return type != nullptr && type->starts_with("application/grpc");
+}
+
+// Resets after which the upstream is known not to have processed the request.
+bool neverProcessed(StreamResetReason reason) {
+  return reason == StreamResetReason::kGoAwayRefused ||
+         reason == StreamResetReason::kRemoteRefusedStream;
 }
 
 bool isIdempotent(std::string_view method) {
@@ -65,7 +78,8 @@ class Router::UpstreamRequest : public upstream::ResponseDecoder, public upstrea
       per_try_timer_ =
           parent_.callbacks_->eventLoop().createTimer([this] { parent_.onPerTryTimeout(*this); });
     }
-    handle_ = parent_.cluster_->httpPool(host_).newStream(*this, *this);
+    const bool downstream_http2 = parent_.callbacks_->streamInfo().protocol == "HTTP/2";
+    handle_ = parent_.cluster_->httpPool(host_, downstream_http2).newStream(*this, *this);
   }
 
   // The request body as it streams in (not used when the router keeps the
@@ -273,7 +287,22 @@ http::FilterHeadersStatus Router::decodeHeaders(HeaderMap& headers, bool end_str
   }
   match.rewriteHost(headers);
 
+  grpc_request_ = isGrpcRequest(headers);
   timeout_ = route_->timeout;
+  if (grpc_request_ && route_->max_grpc_timeout) {
+    // Envoy's rule: the client's grpc-timeout (less the offset) is the
+    // request's timeout, capped at max_grpc_timeout unless that is 0.
+    std::chrono::milliseconds grpc_timeout{0};
+    if (const std::string* t = headers.get("grpc-timeout")) {
+      if (auto parsed = grpc::parseGrpcTimeout(*t); parsed.ok()) grpc_timeout = *parsed;
+    }
+    if (route_->grpc_timeout_offset.count() > 0 && route_->grpc_timeout_offset < grpc_timeout) {
+      grpc_timeout -= route_->grpc_timeout_offset;
+    }
+    const auto max = *route_->max_grpc_timeout;
+    if (max.count() != 0 && (grpc_timeout.count() == 0 || grpc_timeout > max)) grpc_timeout = max;
+    timeout_ = grpc_timeout;
+  }
   if (const std::string* t = headers.get("x-envoy-upstream-rq-timeout-ms")) {
     uint64_t ms = 0;
     auto [p, ec] = std::from_chars(t->data(), t->data() + t->size(), ms);
@@ -285,6 +314,11 @@ http::FilterHeadersStatus Router::decodeHeaders(HeaderMap& headers, bool end_str
     retries_left_ = retry_policy_->num_retries;
     if (retry_policy_->per_try_timeout) per_try_timeout_ = *retry_policy_->per_try_timeout;
     buffer_body_for_retry_ = !end_stream && retries_left_ > 0;
+  }
+  if (grpc_request_ && route_->max_grpc_timeout) {
+    // The upstream learns the deadline the proxy enforces (per try, if shorter).
+    auto expected = per_try_timeout_.count() > 0 ? per_try_timeout_ : timeout_;
+    if (expected.count() > 0) headers.set("grpc-timeout", grpc::formatGrpcTimeout(expected));
   }
   if (!config_->suppress_envoy_headers) {
     auto expected = per_try_timeout_.count() > 0 ? per_try_timeout_ : timeout_;
@@ -304,6 +338,8 @@ http::FilterHeadersStatus Router::decodeHeaders(HeaderMap& headers, bool end_str
 void Router::startAttempt() {
   upstream::LbContext context;
   context.attempted_hosts = &attempted_hosts_;
+  // ORIGINAL_DST clusters connect to where the client meant to go.
+  context.downstream_local_address = &callbacks_->connection().localAddress();
   if (retry_policy_) {
     context.host_selection_retry_max_attempts = static_cast<uint32_t>(
         std::max<int64_t>(retry_policy_->host_selection_retry_max_attempts, 1));
@@ -430,7 +466,39 @@ bool Router::retryOnReset(StreamResetReason reason) const {
   if ((on & RetryOn::kConnectFailure) && reason == StreamResetReason::kConnectionFailure) {
     return true;
   }
+  if ((on & RetryOn::kRefusedStream) && neverProcessed(reason)) return true;
+  if ((on & RetryOn::kResetBeforeRequest) &&
+      (reason == StreamResetReason::kConnectionFailure || neverProcessed(reason))) {
+    return true;
+  }
   return false;
+}
+
+bool Router::retryOnGrpcStatus(const HeaderMap& headers) const {
+  if (!retry_policy_ || !grpc_request_) return false;
+  const uint32_t on = retry_policy_->retry_on;
+  constexpr uint32_t kAnyGrpc = RetryOn::kGrpcCancelled | RetryOn::kGrpcDeadlineExceeded |
+                                RetryOn::kGrpcInternal | RetryOn::kGrpcResourceExhausted |
+                                RetryOn::kGrpcUnavailable;
+  if ((on & kAnyGrpc) == 0) return false;
+  const std::string* value = headers.get("grpc-status");
+  if (value == nullptr) return false;
+  const auto code = grpc::parseGrpcStatus(*value);
+  if (!code) return false;
+  switch (*code) {
+    case grpc::StatusCode::kCancelled:
+      return (on & RetryOn::kGrpcCancelled) != 0;
+    case grpc::StatusCode::kDeadlineExceeded:
+      return (on & RetryOn::kGrpcDeadlineExceeded) != 0;
+    case grpc::StatusCode::kInternal:
+      return (on & RetryOn::kGrpcInternal) != 0;
+    case grpc::StatusCode::kResourceExhausted:
+      return (on & RetryOn::kGrpcResourceExhausted) != 0;
+    case grpc::StatusCode::kUnavailable:
+      return (on & RetryOn::kGrpcUnavailable) != 0;
+    default:
+      return false;
+  }
 }
 
 std::chrono::milliseconds Router::backoff() {
@@ -501,9 +569,14 @@ void Router::onUpstreamReset(UpstreamRequest& request, StreamResetReason reason,
   // connection is safe for idempotent requests (the 503 UC race), whatever
   // the retry policy says. A reset (RST) may come after the server read the
   // request, so only the retry policy may retry that.
-  if (reason == StreamResetReason::kConnectionTermination && request.reusedConnection() &&
-      details.empty() && !used_transparent_retry_ && isIdempotent(request_headers_->method()) &&
-      (request_complete_ || buffer_body_for_retry_)) {
+  //
+  // An HTTP/2 stream above the last_stream_id of a GOAWAY was never seen by
+  // the upstream at all (RFC 9113 6.8): one transparent retry, any method.
+  const bool goaway_refused = reason == StreamResetReason::kGoAwayRefused;
+  if (((reason == StreamResetReason::kConnectionTermination && request.reusedConnection() &&
+        details.empty() && isIdempotent(request_headers_->method())) ||
+       goaway_refused) &&
+      !used_transparent_retry_ && (request_complete_ || buffer_body_for_retry_)) {
     used_transparent_retry_ = true;
     attempted_hosts_.pop_back();  // the same host is fine: it is the connection that died
     cleanupAttempt();
@@ -532,6 +605,11 @@ void Router::replyAfterReset(StreamResetReason reason, std::string_view details)
     case StreamResetReason::kConnectionTermination:
     case StreamResetReason::kLocalReset:
       info.setResponseFlag(ResponseFlag::kUpstreamConnectionTermination);
+      break;
+    case StreamResetReason::kRemoteReset:
+    case StreamResetReason::kRemoteRefusedStream:
+    case StreamResetReason::kGoAwayRefused:
+      info.setResponseFlag(ResponseFlag::kUpstreamRemoteReset);
       break;
   }
   if (retry_limit_exceeded_) info.setResponseFlag(ResponseFlag::kUpstreamRetryLimitExceeded);
@@ -585,7 +663,10 @@ void Router::onUpstreamHeaders(UpstreamRequest& request, HeaderMap&& headers, bo
   std::string_view s = headers.status();
   std::from_chars(s.data(), s.data() + s.size(), status);
   request.recordResponse(status);
-  if (retryOnStatus(status) && (request_complete_ || buffer_body_for_retry_)) {
+  // gRPC: only a Trailers-Only response (grpc-status in the headers) can be
+  // retried; a status in trailers comes after the response started.
+  if ((retryOnStatus(status) || retryOnGrpcStatus(headers)) &&
+      (request_complete_ || buffer_body_for_retry_)) {
     if (scheduleRetry()) return;
   }
   auto& info = callbacks_->streamInfo();

@@ -57,6 +57,9 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   // Retry decisions, Envoy's rules.
   bool retryOnStatus(uint32_t status) const;
   bool retryOnReset(upstream::StreamResetReason reason) const;
+  // retry_on cancelled / deadline-exceeded / internal / resource-exhausted /
+  // unavailable against the grpc-status of a gRPC response's headers.
+  bool retryOnGrpcStatus(const HeaderMap& response_headers) const;
   // Schedules another attempt if the policy and the retry circuit breaker
   // allow it; false when retries are exhausted (the caller answers).
   bool scheduleRetry();
@@ -86,6 +89,7 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   uint32_t retries_left_ = 0;
   uint32_t attempt_count_ = 0;
   bool request_complete_ = false;
+  bool grpc_request_ = false;  // content-type application/grpc*
   bool buffer_body_for_retry_ = false;
   bool response_started_ = false;
   bool downstream_above_watermark_ = false;

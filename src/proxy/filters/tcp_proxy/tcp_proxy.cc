@@ -160,6 +160,8 @@ TcpProxySession::~TcpProxySession() = default;
 void TcpProxySession::connectUpstream() {
   ++connect_attempts_;
   upstream::LbContext context;
+  // ORIGINAL_DST clusters connect to where the client meant to go.
+  context.downstream_local_address = &downstream_->localAddress();
   upstream_host_ = cluster_->chooseHost(&context);
   if (!upstream_host_) {
     info_.setResponseFlag(ResponseFlag::kNoHealthyUpstream);

@@ -230,6 +230,27 @@ TEST_F(FormatterTest, JsonEscapesAndReportsErrors) {
       << e.error().message();
 }
 
+TEST_F(FormatterTest, GrpcStatus) {
+  fillHttp();
+  // Not a gRPC request: nothing to say.
+  EXPECT_EQ(render("%GRPC_STATUS%"), "-");
+  request_.add("content-type", "application/grpc+proto");
+  trailers_.set("grpc-status", "14");
+  EXPECT_EQ(render("%GRPC_STATUS% %GRPC_STATUS(SNAKE_STRING)% %GRPC_STATUS(NUMBER)% "
+                   "%GRPC_STATUS_NUMBER%"),
+            "Unavailable UNAVAILABLE 14 14");
+  // Trailers-Only: the status is in the headers.
+  info_.response_trailers = nullptr;
+  response_.add("grpc-status", "1");
+  EXPECT_EQ(render("%GRPC_STATUS%"), "Canceled");
+  // A local reply without grpc-status: gRPC's reading of the HTTP status.
+  response_.remove("grpc-status");
+  info_.response_code = 503;
+  EXPECT_EQ(render("%GRPC_STATUS%"), "Unavailable");
+  auto bad = TextFormatter::create("%GRPC_STATUS(LOUD)%", {});
+  EXPECT_FALSE(bad.ok());
+}
+
 TEST(AddressWithoutPortTest, Forms) {
   EXPECT_EQ(addressWithoutPort("1.2.3.4:80"), "1.2.3.4");
   EXPECT_EQ(addressWithoutPort("[::1]:80"), "::1");

@@ -191,5 +191,56 @@ TEST_F(ClusterManagerTest, InvalidClusterIsRejectedAndTheOldOneStays) {
   EXPECT_EQ(workerPorts("a"), std::vector<uint16_t>{1001});
 }
 
+ClusterProto withProtocolOptions(ClusterProto c, const std::string& options_yaml) {
+  auto extra = fromYaml<ClusterProto>(
+      "typed_extension_protocol_options:\n"
+      "  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n"
+      "    '@type': type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n" +
+      options_yaml);
+  c.MergeFrom(extra);
+  return c;
+}
+
+TEST_F(ClusterManagerTest, ProtocolOptionsChooseThePool) {
+  ASSERT_TRUE(manager_.addCluster(staticCluster("h1", 1001)).ok());
+  auto h2 = withProtocolOptions(staticCluster("h2", 1002),
+                                "    explicit_http_config:\n"
+                                "      http2_protocol_options: {max_concurrent_streams: 7}\n");
+  ASSERT_TRUE(manager_.addCluster(h2).ok());
+  auto downstream = withProtocolOptions(staticCluster("down", 1003),
+                                        "    use_downstream_protocol_config:\n"
+                                        "      http2_protocol_options: {}\n");
+  ASSERT_TRUE(manager_.addCluster(downstream).ok());
+  auto legacy = staticCluster("legacy", 1004);
+  legacy.mutable_http2_protocol_options();
+  ASSERT_TRUE(manager_.addCluster(legacy).ok());
+  initialize();
+
+  auto pool = [&](const std::string& name, bool downstream_http2) {
+    const auto& cluster = worker_.get(name);
+    return cluster->httpPool(cluster->chooseHost(nullptr), downstream_http2).protocol();
+  };
+  EXPECT_EQ(pool("h1", true), PoolProtocol::kHttp1);
+  EXPECT_EQ(pool("h2", false), PoolProtocol::kHttp2);
+  EXPECT_EQ(worker_.get("h2")->info()->http2_options.max_concurrent_streams, 7u);
+  EXPECT_EQ(pool("down", false), PoolProtocol::kHttp1);
+  EXPECT_EQ(pool("down", true), PoolProtocol::kHttp2);
+  EXPECT_EQ(pool("legacy", false), PoolProtocol::kHttp2);
+  // Both pools of one host drain with the cluster.
+  worker_.get("down")->drain();
+  EXPECT_TRUE(worker_.get("down")->idle());
+}
+
+TEST_F(ClusterManagerTest, InvalidHttp2OptionsNameTheField) {
+  auto bad =
+      withProtocolOptions(staticCluster("bad", 1001),
+                          "    explicit_http_config:\n"
+                          "      http2_protocol_options: {initial_stream_window_size: 10}\n");
+  Status status = manager_.addCluster(bad);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().message().find("initial_stream_window_size"), std::string::npos)
+      << status.error().message();
+}
+
 }  // namespace
 }  // namespace sheave::upstream
