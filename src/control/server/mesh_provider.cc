@@ -1,0 +1,301 @@
+#include "control/server/mesh_provider.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/logging.h"
+#include "control/compiler/cluster_generator.h"
+#include "control/compiler/endpoint_generator.h"
+#include "control/compiler/listener_generator.h"
+#include "control/compiler/route_generator.h"
+#include "control/registry/protocol.h"
+#include "control/xds/type_urls.h"
+
+namespace sheave::control {
+namespace {
+
+Status checkRegex(std::string_view pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  RE2 re(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (!re.ok())
+    return invalidArgument("invalid RE2 pattern \"" + std::string(pattern) + "\": " + re.error());
+  return okStatus();
+}
+
+bool parsePort(std::string_view name, uint32_t* port) {
+  if (name.empty() || name.size() > 5) return false;
+  uint32_t value = 0;
+  for (char c : name) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (value == 0 || value > 65535 || (name.size() > 1 && name.front() == '0')) return false;
+  *port = value;
+  return true;
+}
+
+template <typename T>
+void addNamed(std::vector<xds::NamedResource>& out, const std::vector<T>& resources,
+              const std::set<std::string, std::less<>>& wanted) {
+  for (const T& r : resources) {
+    if (!wanted.empty() && wanted.count(r.name()) == 0) continue;
+    out.push_back({r.name(), packDeterministic(r)});
+  }
+}
+
+// Whether what the registry says about the proxy's workload differs, which
+// changes its inbound listeners, clusters and label-based routes.
+bool sameWorkload(const ProxyContext& a, const ProxyContext& b) {
+  if (a.workload_name != b.workload_name || a.labels != b.labels ||
+      a.service_account != b.service_account ||
+      a.service_instances.size() != b.service_instances.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.service_instances.size(); ++i) {
+    const auto& x = a.service_instances[i];
+    const auto& y = b.service_instances[i];
+    if (x.service_port != y.service_port || x.target_port != y.target_port ||
+        x.protocol != y.protocol || x.port_name != y.port_name ||
+        (x.service == nullptr) != (y.service == nullptr) ||
+        (x.service != nullptr && x.service->hostname != y.service->hostname)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+google::protobuf::Any packDeterministic(const google::protobuf::Message& msg) {
+  google::protobuf::Any any;
+  any.set_type_url("type.googleapis.com/" + msg.GetDescriptor()->full_name());
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    msg.SerializeToCodedStream(&coded);
+  }
+  any.set_value(std::move(bytes));
+  return any;
+}
+
+std::vector<uint32_t> httpRoutePorts(const SidecarScope& scope) {
+  std::set<uint32_t> ports;
+  for (const Service* service : scope.services()) {
+    for (const ServicePortInfo& port : service->ports) {
+      if (isHttp(port.protocol) || port.protocol == Protocol::kUnsupported) ports.insert(port.port);
+    }
+  }
+  return {ports.begin(), ports.end()};
+}
+
+// The provider's per-stream state: the proxy as it introduced itself, and
+// as attached to the registry of the PushContext it was last compiled for.
+class MeshProvider::Handle final : public xds::ProxyHandle {
+ public:
+  ProxyContext base;
+  ProxyContext proxy;
+  std::shared_ptr<const PushContext> push;  // keeps proxy's Service pointers alive
+  const PushContext* workload_changed_at = nullptr;
+};
+
+MeshProvider::MeshProvider(MeshConfig mesh) : mesh_(std::move(mesh)) {
+  config_ = std::make_shared<const ConfigSet>();
+  registry_ = std::make_shared<const RegistrySnapshot>();
+  dirty_ = true;
+}
+
+void MeshProvider::update(std::shared_ptr<const ConfigSet> config,
+                          std::shared_ptr<const RegistrySnapshot> registry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  config_ = std::move(config);
+  registry_ = std::move(registry);
+  latest_.reset();
+  dirty_ = true;
+  errors_.clear();
+  error_index_.clear();
+}
+
+std::shared_ptr<const PushContext> MeshProvider::latestLocked() {
+  if (!latest_) latest_ = PushContext::build(config_, registry_, mesh_);
+  return latest_;
+}
+
+std::shared_ptr<const PushContext> MeshProvider::latestPushContext() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return latestLocked();
+}
+
+std::shared_ptr<const PushContext> MeshProvider::current() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!current_) {
+    current_ = latestLocked();
+    dirty_ = false;
+  }
+  return current_;
+}
+
+void MeshProvider::beginPush(const xds::PushRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (dirty_ || !current_) {
+    current_ = latestLocked();
+    dirty_ = false;
+    SHEAVE_LOG_DEBUG("control: new push context ({})", request.reason);
+  }
+}
+
+bool MeshProvider::refresh(Handle& handle, const std::shared_ptr<const PushContext>& push) {
+  if (handle.push == push) return handle.workload_changed_at == push.get();
+  ProxyContext next = handle.base;
+  next.attachWorkload(push->registry(), mesh_.trust_domain);
+  bool changed = handle.push != nullptr && !sameWorkload(handle.proxy, next);
+  handle.proxy = std::move(next);
+  handle.push = push;
+  handle.workload_changed_at = changed ? push.get() : nullptr;
+  return changed;
+}
+
+Result<std::shared_ptr<xds::ProxyHandle>> MeshProvider::connect(
+    const envoy::config::core::v3::Node& node, std::string_view peer_address) {
+  SHEAVE_ASSIGN_OR_RETURN(ProxyContext proxy, ProxyContext::fromNode(node, mesh_.trust_domain));
+  auto handle = std::make_shared<Handle>();
+  handle->base = std::move(proxy);
+  refresh(*handle, current());
+  SHEAVE_LOG_INFO("control: proxy {} connected from {} (workload: {})", node.id(), peer_address,
+                  handle->proxy.workload_name.empty() ? "none" : handle->proxy.workload_name);
+  return std::shared_ptr<xds::ProxyHandle>(std::move(handle));
+}
+
+bool MeshProvider::affects(xds::ProxyHandle& proxy, std::string_view type_url,
+                           const xds::PushRequest& request) {
+  auto& handle = static_cast<Handle&>(proxy);
+  auto push = current();
+  bool workload_changed = refresh(handle, push);
+  if (request.full || workload_changed) return true;
+  if (type_url != xds::kEndpointType) return false;
+  if (request.services.empty()) return true;
+  auto scope = push->scopeFor(handle.proxy);
+  for (const Service* service : scope->services()) {
+    if (request.services.count(service->hostname) != 0) return true;
+  }
+  return false;
+}
+
+Result<std::vector<xds::NamedResource>> MeshProvider::generate(
+    xds::ProxyHandle& proxy, std::string_view type_url, const std::vector<std::string>& names,
+    const xds::PushRequest&) {
+  auto& handle = static_cast<Handle&>(proxy);
+  auto push = current();
+  refresh(handle, push);
+  return generateFor(handle.proxy, *push, type_url, names);
+}
+
+std::vector<xds::NamedResource> MeshProvider::generateFor(const ProxyContext& proxy,
+                                                          const PushContext& push,
+                                                          std::string_view type_url,
+                                                          const std::vector<std::string>& names) {
+  std::vector<xds::NamedResource> out;
+  std::set<std::string, std::less<>> wanted(names.begin(), names.end());
+  std::vector<ResourceError> errors;
+  if (type_url == xds::kClusterType) {
+    addNamed(out, generateClusters(proxy, push), wanted);
+  } else if (type_url == xds::kEndpointType) {
+    for (auto& assignment : generateEndpoints(proxy, push, names)) {
+      out.push_back({assignment.cluster_name(), packDeterministic(assignment)});
+    }
+  } else if (type_url == xds::kListenerType) {
+    auto scope = push.scopeFor(proxy);
+    ListenerInputs inputs;
+    inputs.proxy = &proxy;
+    inputs.mesh = &push.mesh();
+    inputs.services = scope->services();
+    inputs.outbound_policy = scope->outboundTrafficPolicy();
+    if (const Resource<Sidecar>* sidecar = scope->sidecar()) {
+      inputs.sidecar = &sidecar->spec;
+      inputs.sidecar_name = sidecar->metadata.name;
+      inputs.sidecar_namespace = sidecar->metadata.namespace_name;
+    }
+    addNamed(out, buildSidecarListeners(inputs, &errors), wanted);
+  } else if (type_url == xds::kRouteType) {
+    auto scope = push.scopeFor(proxy);
+    std::vector<uint32_t> ports;
+    if (names.empty()) {
+      ports = httpRoutePorts(*scope);
+    } else {
+      for (const std::string& name : names) {
+        uint32_t port = 0;
+        if (parsePort(name, &port)) ports.push_back(port);
+      }
+    }
+    for (uint32_t port : ports) {
+      OutboundRouteInputs inputs;
+      inputs.proxy = &proxy;
+      inputs.mesh = &push.mesh();
+      inputs.registry = &push.registry();
+      inputs.port = port;
+      for (const Service* service : scope->services()) {
+        const ServicePortInfo* info = service->findPort(port);
+        if (info != nullptr &&
+            (isHttp(info->protocol) || info->protocol == Protocol::kUnsupported)) {
+          inputs.services.push_back(service);
+        }
+      }
+      inputs.virtual_services = scope->virtualServices();
+      inputs.destination_rule = [scope](std::string_view host) {
+        return scope->destinationRule(host);
+      };
+      inputs.outbound_policy = scope->outboundTrafficPolicy();
+      inputs.check_regex = checkRegex;
+      auto config = buildOutboundRouteConfiguration(inputs, &errors);
+      out.push_back({config.name(), packDeterministic(config)});
+    }
+  }
+  // Secrets (SDS) come with the certificate authority; unknown types get nothing.
+  if (!errors.empty()) noteErrors(push, errors);
+  return out;
+}
+
+void MeshProvider::noteErrors(const PushContext& push, std::vector<ResourceError>& errors) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (latest_.get() != &push) return;  // compiled from an older configuration
+  for (ResourceError& e : errors) {
+    std::string key = e.source.toString() + "\n" + e.toString();
+    if (error_index_.count(key) != 0 || errors_.size() >= kMaxCompilerErrors) continue;
+    error_index_.emplace(std::move(key), errors_.size());
+    errors_.push_back(std::move(e));
+  }
+}
+
+std::vector<ResourceError> MeshProvider::compilerErrors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return errors_;
+}
+
+Result<ProxyResources> MeshProvider::resourcesFor(const std::string& proxy_id) {
+  envoy::config::core::v3::Node node;
+  node.set_id(proxy_id);
+  SHEAVE_ASSIGN_OR_RETURN(ProxyContext proxy, ProxyContext::fromNode(node, mesh_.trust_domain));
+  auto push = latestPushContext();
+  proxy.attachWorkload(push->registry(), mesh_.trust_domain);
+  ProxyResources out;
+  out.attached = !proxy.workload_name.empty();
+  auto unpack = [&](std::string_view type, auto& into) {
+    for (const xds::NamedResource& r : generateFor(proxy, *push, type, {})) {
+      into.emplace_back();
+      r.resource.UnpackTo(&into.back());
+    }
+  };
+  unpack(xds::kClusterType, out.clusters);
+  unpack(xds::kEndpointType, out.endpoints);
+  unpack(xds::kListenerType, out.listeners);
+  unpack(xds::kRouteType, out.routes);
+  return out;
+}
+
+}  // namespace sheave::control
