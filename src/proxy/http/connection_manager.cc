@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "common/uuid.h"
 #include "proxy/accesslog/downstream_connection_info.h"
+#include "proxy/grpc/status.h"
 #include "proxy/http/date_provider.h"
 #include "proxy/http/headers.h"
 #include "proxy/http/http1/encoder.h"
@@ -34,44 +35,6 @@ void joinCookieCrumbs(HeaderMap& headers) {
 bool isGrpcRequest(const HeaderMap& headers) {
   const std::string* type = headers.get("content-type");
   return type != nullptr && type->starts_with("application/grpc");
-}
-
-// Envoy's httpToGrpcStatus (gRPC's doc/http-grpc-status-mapping.md).
-int grpcStatusForHttpStatus(int status) {
-  switch (status) {
-    case 400:
-      return 13;  // INTERNAL
-    case 401:
-      return 16;  // UNAUTHENTICATED
-    case 403:
-      return 7;  // PERMISSION_DENIED
-    case 404:
-      return 12;  // UNIMPLEMENTED
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14;  // UNAVAILABLE
-    default:
-      return 2;  // UNKNOWN
-  }
-}
-
-// grpc-message travels percent-encoded (gRPC's PROTOCOL-HTTP2.md).
-std::string percentEncodeGrpcMessage(std::string_view message) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : message) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c > 0x7e || c == '%') {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    } else {
-      out.push_back(ch);
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -241,9 +204,10 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
       HeaderMap grpc;
       grpc.add(":status", "200");
       grpc.add("content-type", "application/grpc");
-      grpc.add("grpc-status", std::to_string(grpcStatusForHttpStatus(status)));
+      grpc.add("grpc-status",
+               std::to_string(static_cast<int>(grpc::httpStatusToGrpcStatus(status))));
       const std::string_view message = body.empty() ? details : body;
-      if (!message.empty()) grpc.add("grpc-message", percentEncodeGrpcMessage(message));
+      if (!message.empty()) grpc.add("grpc-message", grpc::percentEncodeGrpcMessage(message));
       encodeHeaders(std::move(grpc), true);
       return;
     }

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "proxy/config/http2_options.h"
 #include "proxy/http/filter_registry.h"
 
 namespace sheave::http {
@@ -37,43 +38,6 @@ Status validateClusters(const RouteTable& table,
       }
     }
   }
-  return okStatus();
-}
-
-// Unset fields keep the defaults of http2::ProtocolOptions (Envoy's, see its header).
-Status parseHttp2Options(const envoy::config::core::v3::Http2ProtocolOptions& p,
-                         http2::ProtocolOptions& o) {
-  if (p.has_hpack_table_size()) o.hpack_table_size = p.hpack_table_size().value();
-  if (p.has_max_concurrent_streams()) o.max_concurrent_streams = p.max_concurrent_streams().value();
-  if (p.has_initial_stream_window_size()) {
-    o.initial_stream_window_size = p.initial_stream_window_size().value();
-  }
-  if (p.has_initial_connection_window_size()) {
-    o.initial_connection_window_size = p.initial_connection_window_size().value();
-  }
-  o.allow_connect = p.allow_connect();
-  if (p.has_max_outbound_frames()) o.max_outbound_frames = p.max_outbound_frames().value();
-  if (p.has_max_outbound_control_frames()) {
-    o.max_outbound_control_frames = p.max_outbound_control_frames().value();
-  }
-  if (p.has_max_consecutive_inbound_frames_with_empty_payload()) {
-    o.max_consecutive_inbound_frames_with_empty_payload =
-        p.max_consecutive_inbound_frames_with_empty_payload().value();
-  }
-  if (p.has_max_inbound_priority_frames_per_stream()) {
-    o.max_inbound_priority_frames_per_stream = p.max_inbound_priority_frames_per_stream().value();
-  }
-  if (p.has_max_inbound_window_update_frames_per_data_frame_sent()) {
-    o.max_inbound_window_update_frames_per_data_frame_sent =
-        p.max_inbound_window_update_frames_per_data_frame_sent().value();
-  }
-  o.stream_error_on_invalid_http_messaging = p.stream_error_on_invalid_http_messaging();
-  if (p.has_override_stream_error_on_invalid_http_message()) {
-    o.stream_error_on_invalid_http_messaging =
-        p.override_stream_error_on_invalid_http_message().value();
-  }
-  Status valid = http2::validateProtocolOptions(o);
-  if (!valid.ok()) return std::move(valid).error().at("http2_protocol_options");
   return okStatus();
 }
 
@@ -246,7 +210,8 @@ Result<std::shared_ptr<const ConnectionManagerConfig>> ConnectionManagerConfig::
     config->limits.max_headers_count = common.max_headers_count().value();
     config->http2_options.max_headers_count = common.max_headers_count().value();
   }
-  SHEAVE_RETURN_IF_ERROR(parseHttp2Options(proto.http2_protocol_options(), config->http2_options));
+  SHEAVE_RETURN_IF_ERROR(
+      config::parseHttp2ProtocolOptions(proto.http2_protocol_options(), config->http2_options));
   // Envoy's downstream codec stats are not under the connection manager's prefix: http2.*.
   config->http2_scope = context.stats_root.createScope("http2");
   config->http2_stats = std::make_unique<Http2CodecCounters>(*config->http2_scope);
