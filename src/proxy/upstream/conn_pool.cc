@@ -9,6 +9,23 @@
 
 namespace sheave::upstream {
 
+void recordConnectionClosed(const ClusterInfo& cluster, const Host& host,
+                            network::ConnectionEvent event, uint64_t bytes_sent,
+                            std::chrono::milliseconds length) {
+  auto& stats = *cluster.stats;
+  stats.upstream_cx_active.dec();
+  stats.upstream_cx_destroy.inc();
+  if (event == network::ConnectionEvent::kRemoteClose) {
+    stats.upstream_cx_destroy_remote.inc();
+  } else {
+    stats.upstream_cx_destroy_local.inc();
+  }
+  stats.upstream_cx_tx_bytes_total.inc(bytes_sent);
+  stats.upstream_cx_length_ms.record(static_cast<uint64_t>(length.count()));
+  host.stats().cx_active.fetch_sub(1, std::memory_order_relaxed);
+  cluster.resources->connections.dec();
+}
+
 std::string_view resetReasonName(StreamResetReason reason) {
   switch (reason) {
     case StreamResetReason::kConnectionFailure:
@@ -303,20 +320,9 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
   void finishCloseAccounting(network::ConnectionEvent event) {
     state_ = State::kClosed;
     if (idle_timer_) idle_timer_->disable();
-    auto& stats = *pool_.cluster_->stats;
-    stats.upstream_cx_active.dec();
-    stats.upstream_cx_destroy.inc();
-    if (event == network::ConnectionEvent::kRemoteClose) {
-      stats.upstream_cx_destroy_remote.inc();
-    } else {
-      stats.upstream_cx_destroy_local.inc();
-    }
-    stats.upstream_cx_tx_bytes_total.inc(connection_->bytesSent());
-    stats.upstream_cx_length_ms.record(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(pool_.loop_.now() - connect_start_)
-            .count()));
-    pool_.host_->stats().cx_active.fetch_sub(1, std::memory_order_relaxed);
-    pool_.cluster_->resources->connections.dec();
+    recordConnectionClosed(
+        *pool_.cluster_, *pool_.host_, event, connection_->bytesSent(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(pool_.loop_.now() - connect_start_));
   }
 
   Http1ConnPool& pool_;

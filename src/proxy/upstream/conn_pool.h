@@ -1,11 +1,14 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <string_view>
 
 #include "match/header_map.h"
 #include "proxy/network/buffer.h"
+#include "proxy/network/connection.h"
 #include "proxy/network/event_loop.h"
 #include "proxy/upstream/cluster_info.h"
 #include "proxy/upstream/host.h"
@@ -75,6 +78,13 @@ class Cancellable {
 
 // The protocol a pool speaks to its host.
 enum class PoolProtocol { kHttp1, kHttp2 };
+
+// The accounting every pool does when one of its upstream connections
+// closes: cluster `upstream_cx_*` stats, the host's active count and the
+// cluster's connection circuit breaker.
+void recordConnectionClosed(const ClusterInfo& cluster, const Host& host,
+                            network::ConnectionEvent event, uint64_t bytes_sent,
+                            std::chrono::milliseconds length);
 
 // One worker's connections to one host, whatever the protocol; what the
 // router and ThreadLocalCluster need from a pool.
