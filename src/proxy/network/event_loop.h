@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 struct epoll_event;
@@ -95,6 +96,15 @@ class EventLoop {
   // Destroys the object after the current callback returns (objects that delete themselves from
   // their own callbacks).
   void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
+  // The same for an object of any type: it is held until then.
+  template <class T>
+  requires(!std::is_base_of_v<DeferredDeletable, T>) void deferredDelete(std::unique_ptr<T> obj) {
+    struct Holder : DeferredDeletable {
+      explicit Holder(std::unique_ptr<T> o) : held(std::move(o)) {}
+      std::unique_ptr<T> held;
+    };
+    deferredDelete(std::unique_ptr<DeferredDeletable>(std::make_unique<Holder>(std::move(obj))));
+  }
 
   size_t armedTimersForTest() const { return timer_heap_.size(); }
 

@@ -482,11 +482,7 @@ void Http1ConnPool::onClientClosed(ActiveClient& client, bool connect_failed,
   }
   if (owned) {
     // The client is on the call stack (this runs from its close event).
-    struct Deferred : network::DeferredDeletable {
-      explicit Deferred(std::unique_ptr<ActiveClient> c) : client(std::move(c)) {}
-      std::unique_ptr<ActiveClient> client;
-    };
-    loop_.deferredDelete(std::make_unique<Deferred>(std::move(owned)));
+    loop_.deferredDelete(std::move(owned));
   }
 }
 

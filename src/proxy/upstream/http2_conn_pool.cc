@@ -19,11 +19,6 @@ typename std::list<std::unique_ptr<T>>::iterator findIn(std::list<std::unique_pt
   return std::find_if(list.begin(), list.end(), [&](const auto& p) { return p.get() == &item; });
 }
 
-struct DeferredOwner : network::DeferredDeletable {
-  explicit DeferredOwner(std::unique_ptr<network::DeferredDeletable> o) : owned(std::move(o)) {}
-  std::unique_ptr<network::DeferredDeletable> owned;
-};
-
 }  // namespace
 
 struct Http2ConnPool::PendingStream : public Cancellable {

@@ -437,11 +437,7 @@ void Router::cleanupAttempt() {
   if (upstream_) {
     upstream_->reset();
     // Destroyed later: we may be inside one of its callbacks.
-    struct Deferred : network::DeferredDeletable {
-      explicit Deferred(std::unique_ptr<UpstreamRequest> r) : request(std::move(r)) {}
-      std::unique_ptr<UpstreamRequest> request;
-    };
-    callbacks_->eventLoop().deferredDelete(std::make_unique<Deferred>(std::move(upstream_)));
+    callbacks_->eventLoop().deferredDelete(std::move(upstream_));
   }
 }
 

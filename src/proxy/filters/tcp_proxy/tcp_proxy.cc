@@ -249,11 +249,7 @@ void TcpProxySession::onUpstreamEvent(network::ConnectionEvent event) {
     info_.upstream_transport_failure_reason = std::string(upstream_->failureReason());
     if (connect_attempts_ < config_->max_connect_attempts && !downstream_closed_) {
       // Destroy the failed connection after this callback returns.
-      struct Deferred : network::DeferredDeletable {
-        explicit Deferred(std::unique_ptr<network::Connection> c) : c_(std::move(c)) {}
-        std::unique_ptr<network::Connection> c_;
-      };
-      loop_.deferredDelete(std::make_unique<Deferred>(std::move(upstream_)));
+      loop_.deferredDelete(std::move(upstream_));
       upstream_closed_ = false;
       connectUpstream();
       return;
