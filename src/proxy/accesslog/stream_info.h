@@ -2,9 +2,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "match/header_map.h"
 
@@ -127,6 +131,12 @@ struct StreamInfo {
   const HeaderMap* response_headers = nullptr;
   const HeaderMap* response_trailers = nullptr;
   const HeaderMap* request_trailers = nullptr;
+
+  // Envoy's dynamic metadata: values one filter leaves for later ones and for the access log,
+  // keyed by the writing filter's name ("envoy.filters.http.jwt_authn" -> its verified payloads,
+  // read by rbac's metadata matchers). Each value is a JSON object, immutable once set; replace
+  // the whole value to change it.
+  std::map<std::string, std::shared_ptr<const nlohmann::json>, std::less<>> dynamic_metadata;
 
   void setResponseFlag(ResponseFlag f) { response_flags.set(f); }
   bool hasResponseFlag(ResponseFlag f) const { return response_flags.has(f); }

@@ -437,7 +437,7 @@ int Server::run() {
   if (bootstrap_.has_dynamic_resources() && bootstrap_.dynamic_resources().ByteSizeLong() > 0) {
     xds_ = std::make_unique<XdsManager>(
         XdsManager::Context{main_loop_, *store_, *clusters_, *listener_manager_, *listener_context_,
-                            random_, *rds_},
+                            random_, *rds_, *secrets_},
         bootstrap_);
   }
   bootstrap_bytes_ = bootstrap_.SerializeAsString();

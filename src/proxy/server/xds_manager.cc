@@ -115,6 +115,14 @@ XdsManager::XdsManager(Context context, const envoy::config::bootstrap::v3::Boot
   xds_cluster_ = dr.ads_config().grpc_services(0).envoy_grpc().cluster_name();
   config::AdsClient::Options options;
   options.grpc.authority = xds_cluster_;
+  // ADS over TLS when the xds cluster has a TLS transport_socket (Istio's 15012), with the
+  // cluster's context: it follows its secrets, so a renewed client certificate is used by the
+  // next connection.
+  if (const auto* cluster = context_.clusters.get(xds_cluster_);
+      cluster != nullptr && cluster->info()->transport_socket_factory != nullptr) {
+    std::shared_ptr<network::tls::TlsSocketFactory> tls = cluster->info()->transport_socket_factory;
+    options.grpc.transport_socket_factory = [tls] { return tls->createTransportSocket(); };
+  }
   auto pick = [this]() -> std::optional<Address> {
     const auto* cluster = context_.clusters.get(xds_cluster_);
     if (cluster == nullptr) return std::nullopt;
@@ -132,6 +140,8 @@ XdsManager::XdsManager(Context context, const envoy::config::bootstrap::v3::Boot
   eds_scope_ = context_.stats_root.createScope("cluster_manager.eds");
   lds_scope_ = context_.stats_root.createScope("listener_manager.lds");
   rds_scope_ = context_.stats_root.createScope("listener_manager.rds");
+  sds_scope_ = context_.stats_root.createScope("sds");
+  sds_stats_ = std::make_unique<XdsUpdateStats>(*sds_scope_);
   rds_stats_ = std::make_unique<XdsUpdateStats>(*rds_scope_);
   cds_stats_ = std::make_unique<XdsUpdateStats>(*cds_scope_);
   eds_stats_ = std::make_unique<XdsUpdateStats>(*eds_scope_);
@@ -160,6 +170,7 @@ void XdsManager::start(std::function<void()> on_initialized) {
   // EDS: named by the clusters that need it; the static EDS clusters' names
   // go out with the first requests.
   watchNames(kEndpointType, context_.clusters.edsServiceNames());
+  watchNames(kSecretType, context_.secrets.subscribedNames());
   if (!cds_) {
     cds_done_ = true;
   }
@@ -197,6 +208,7 @@ Status XdsManager::onClusters(const std::vector<const google::protobuf::Any*>& r
     if (names.count(name) == 0) context_.clusters.removeCluster(name);
   }
   watchNames(kEndpointType, context_.clusters.edsServiceNames());
+  watchNames(kSecretType, context_.secrets.subscribedNames());
   if (!cds_done_) {
     cds_done_ = true;
     context_.clusters.whenWarm([this] {
@@ -277,6 +289,7 @@ Status XdsManager::onListeners(const std::vector<const google::protobuf::Any*>& 
   lds_received_ = true;
   activateWarmListeners();
   watchNames(kRouteType, context_.rds.names());
+  watchNames(kSecretType, context_.secrets.subscribedNames());
   if (!errors.empty()) return invalidArgument(errors);
   return okStatus();
 }
@@ -286,6 +299,23 @@ Status XdsManager::onRoutes(const std::vector<const google::protobuf::Any*>& res
   auto status = context_.rds.onUpdate(resources, version_info);
   activateWarmListeners();
   return status;
+}
+
+Status XdsManager::onSecrets(const std::vector<const google::protobuf::Any*>& resources) {
+  std::string errors;
+  for (size_t i = 0; i < resources.size(); ++i) {
+    envoy::extensions::transport_sockets::tls::v3::Secret secret;
+    if (!resources[i]->UnpackTo(&secret)) {
+      return invalidArgument("resources[" + std::to_string(i) + "]: not a Secret");
+    }
+    // A rejected secret leaves the previous one in force (and the NACK says why).
+    if (auto status = context_.secrets.setSecret(secret); !status.ok()) {
+      if (!errors.empty()) errors += "; ";
+      errors += status.error().message();
+    }
+  }
+  if (!errors.empty()) return invalidArgument(errors);
+  return okStatus();
 }
 
 void XdsManager::activateWarmListeners() {
@@ -312,10 +342,14 @@ void XdsManager::watchNames(std::string_view type_url, std::vector<std::string> 
   }
   // An empty first request would mean "everything" (a legacy wildcard).
   if (names.empty()) return;
-  XdsUpdateStats& stats = type_url == kRouteType ? *rds_stats_ : *eds_stats_;
+  XdsUpdateStats& stats = type_url == kRouteType    ? *rds_stats_
+                          : type_url == kSecretType ? *sds_stats_
+                                                    : *eds_stats_;
   TypeWatcher::Handler handler;
   if (type_url == kRouteType) {
     handler = [this](const auto& r, const std::string& v) { return onRoutes(r, v); };
+  } else if (type_url == kSecretType) {
+    handler = [this](const auto& r, const std::string&) { return onSecrets(r); };
   } else {
     handler = [this](const auto& r, const std::string&) { return onEndpoints(r); };
   }

@@ -11,6 +11,7 @@
 #include "common/xds_type_urls.h"
 #include "envoy/config/bootstrap/v3/bootstrap.pb.h"
 #include "proxy/config/ads_client.h"
+#include "proxy/network/tls/secret_manager.h"
 #include "proxy/server/listener_config.h"
 #include "proxy/server/listener_manager.h"
 #include "proxy/server/rds_manager.h"
@@ -23,6 +24,7 @@ using xds::kClusterType;
 using xds::kEndpointType;
 using xds::kListenerType;
 using xds::kRouteType;
+using xds::kSecretType;
 
 // Envoy's `cluster_manager.cds.*` / `listener_manager.lds.*` /
 // `cluster_manager.eds.*`-style update counters for one xDS type.
@@ -50,6 +52,8 @@ class XdsManager {
     ListenerConfig::Context& listener_context;
     RandomGenerator& random;
     RdsManager& rds;
+    // Secrets that TLS contexts reference over SDS are fetched on the ADS stream into this.
+    network::tls::SecretManager& secrets;
   };
   // Checks dynamic_resources: ADS over gRPC to a static cluster, lds/cds over ADS.
   static Status validate(const envoy::config::bootstrap::v3::Bootstrap& bootstrap,
@@ -70,6 +74,7 @@ class XdsManager {
                      const std::string& version_info);
   Status onRoutes(const std::vector<const google::protobuf::Any*>& resources,
                   const std::string& version_info);
+  Status onSecrets(const std::vector<const google::protobuf::Any*>& resources);
   // Subscribes a named type on first need, then keeps its names current.
   void watchNames(std::string_view type_url, std::vector<std::string> names);
   // Listeners whose routes have all arrived leave warming for the manager.
@@ -91,8 +96,8 @@ class XdsManager {
   std::string xds_cluster_;
   std::unique_ptr<config::AdsClient> ads_;
   std::vector<std::unique_ptr<TypeWatcher>> watchers_;
-  std::shared_ptr<stats::Scope> cds_scope_, lds_scope_, eds_scope_, rds_scope_;
-  std::unique_ptr<XdsUpdateStats> cds_stats_, lds_stats_, eds_stats_, rds_stats_;
+  std::shared_ptr<stats::Scope> cds_scope_, lds_scope_, eds_scope_, rds_scope_, sds_scope_;
+  std::unique_ptr<XdsUpdateStats> cds_stats_, lds_stats_, eds_stats_, rds_stats_, sds_stats_;
   std::unique_ptr<network::Timer> init_timer_;
   std::function<void()> on_initialized_;
   bool cds_done_ = false;

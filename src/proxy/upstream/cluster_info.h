@@ -3,14 +3,17 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/address.h"
 #include "proxy/http/http2/protocol_options.h"
 #include "proxy/network/tls/tls_socket_factory.h"
 #include "proxy/stats/scope.h"
+#include "proxy/upstream/host.h"
 #include "proxy/upstream/load_balancer.h"
 #include "proxy/upstream/resource_manager.h"
 
@@ -116,6 +119,38 @@ struct ClusterInfo {
   http2::ProtocolOptions http2_options;
   // transport_socket: TLS to the hosts (UpstreamTlsContext); null sends plaintext.
   std::shared_ptr<network::tls::TlsSocketFactory> transport_socket_factory;
+  // transport_socket_matches, in order: a host whose `envoy.transport_socket_match` endpoint
+  // metadata has every field of `match` uses that entry's socket (auto mTLS: `tlsMode: istio`
+  // hosts get ISTIO_MUTUAL, the others plaintext). Resolved when the host is created.
+  struct TransportSocketMatch {
+    std::string name;
+    std::map<std::string, std::string> match;                 // field -> value (protobuf text form)
+    std::shared_ptr<network::tls::TlsSocketFactory> factory;  // null: plaintext
+  };
+  std::vector<TransportSocketMatch> transport_socket_matches;
+
+  // The first matching entry's index, or -1 for the cluster's transport_socket.
+  int transportSocketMatchFor(const std::map<std::string, std::string>& metadata) const {
+    for (size_t i = 0; i < transport_socket_matches.size(); ++i) {
+      bool all = true;
+      for (const auto& [key, value] : transport_socket_matches[i].match) {
+        auto it = metadata.find(key);
+        if (it == metadata.end() || it->second != value) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  // The socket factory for connections to `host`; null: plaintext.
+  const std::shared_ptr<network::tls::TlsSocketFactory>& transportSocketFactoryFor(
+      const Host& host) const {
+    const int m = host.transportSocketMatch();
+    return m < 0 ? transport_socket_factory
+                 : transport_socket_matches[static_cast<size_t>(m)].factory;
+  }
 
   std::unique_ptr<ResourceManager> resources;
   std::shared_ptr<stats::Scope> scope;

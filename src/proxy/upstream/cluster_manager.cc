@@ -26,6 +26,20 @@ std::chrono::milliseconds toMs(const google::protobuf::Duration& d) {
 constexpr std::string_view kHttpProtocolOptions =
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
+// A Struct's fields as comparable strings: a string value as itself, anything else in protobuf's
+// text form, so {tlsMode: "istio"} and a match on it compare equal and 1 never equals "1".
+std::map<std::string, std::string> structFields(const google::protobuf::Struct& s) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : s.fields()) {
+    out[key] = value.kind_case() == google::protobuf::Value::kStringValue
+                   ? value.string_value()
+                   : "\x01" + value.ShortDebugString();
+  }
+  return out;
+}
+
+constexpr std::string_view kTransportSocketMatchKey = "envoy.transport_socket_match";
+
 constexpr std::string_view kRawBufferName = "envoy.transport_sockets.raw_buffer";
 constexpr std::string_view kRawBufferType =
     "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
@@ -241,9 +255,21 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
         info->transport_socket_factory,
         buildTransportSocket(withDefaultAlpn(proto.transport_socket(), info->protocol), secrets));
   }
-  if (proto.transport_socket_matches_size() > 0) {
-    // Refuse rather than send plaintext where a match may have asked for TLS.
-    return invalidArgument("transport_socket_matches: not supported yet (use transport_socket)");
+  if (proto.transport_socket_matches_size() > 32767) {
+    return invalidArgument("transport_socket_matches: at most 32767 entries");
+  }
+  for (int i = 0; i < proto.transport_socket_matches_size(); ++i) {
+    const auto& m = proto.transport_socket_matches(i);
+    ClusterInfo::TransportSocketMatch match;
+    match.name = m.name();
+    match.match = structFields(m.match());
+    auto factory =
+        buildTransportSocket(withDefaultAlpn(m.transport_socket(), info->protocol), secrets);
+    if (!factory.ok()) {
+      return std::move(factory).error().at("transport_socket_matches[" + std::to_string(i) + "]");
+    }
+    match.factory = std::move(factory).value();
+    info->transport_socket_matches.push_back(std::move(match));
   }
   if (proto.has_outlier_detection()) {
     SHEAVE_LOG_WARN("cluster '{}': outlier_detection is accepted but not enforced yet", info->name);
@@ -283,6 +309,10 @@ Result<std::vector<EndpointConfig>> buildEndpoints(
         if (e.weight == 0) {
           return invalidArgument(where + ".load_balancing_weight: must be at least 1");
         }
+      }
+      if (auto md = lb.metadata().filter_metadata().find(std::string(kTransportSocketMatchKey));
+          md != lb.metadata().filter_metadata().end()) {
+        e.socket_match_metadata = structFields(md->second);
       }
       const auto hs = lb.health_status();
       e.healthy =
@@ -382,7 +412,9 @@ void Cluster::initialize(std::function<void()> on_ready) {
     HostVector hosts;
     for (const auto& e : endpoints_) {
       auto addr = Address::parse(e.address, e.port);
-      auto host = std::make_shared<Host>(std::move(addr).value(), "", e.weight);
+      auto host = std::make_shared<Host>(
+          std::move(addr).value(), "", e.weight,
+          static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata)));
       host->setHealthy(e.healthy);
       hosts.push_back(std::move(host));
     }
@@ -405,10 +437,13 @@ Status Cluster::updateLoadAssignment(
   hosts.reserve(endpoints->size());
   for (const auto& e : *endpoints) {
     auto addr = Address::parse(e.address, e.port).value();
+    const auto match =
+        static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata));
     auto it = std::find_if(current.begin(), current.end(), [&](const HostSharedPtr& h) {
-      return h->address() == addr && h->weight() == e.weight;
+      return h->address() == addr && h->weight() == e.weight && h->transportSocketMatch() == match;
     });
-    HostSharedPtr host = it != current.end() ? *it : std::make_shared<Host>(addr, "", e.weight);
+    HostSharedPtr host =
+        it != current.end() ? *it : std::make_shared<Host>(addr, "", e.weight, match);
     host->setHealthy(e.healthy);
     hosts.push_back(std::move(host));
   }
@@ -462,7 +497,9 @@ void Cluster::onResolved(size_t endpoint, Result<std::vector<Address>> result) {
       if (it != current.end()) {
         hosts.push_back(*it);
       } else {
-        hosts.push_back(std::make_shared<Host>(addr, endpoints_[i].address, endpoints_[i].weight));
+        hosts.push_back(std::make_shared<Host>(addr, endpoints_[i].address, endpoints_[i].weight,
+                                               static_cast<int16_t>(info_->transportSocketMatchFor(
+                                                   endpoints_[i].socket_match_metadata))));
       }
     }
   }

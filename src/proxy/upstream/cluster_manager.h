@@ -37,6 +37,8 @@ struct EndpointConfig {
   uint16_t port = 0;
   uint32_t weight = 1;
   bool healthy = true;  // EDS health_status
+  // The lb_endpoint's `envoy.transport_socket_match` metadata, for transport_socket_matches.
+  std::map<std::string, std::string> socket_match_metadata;
 };
 
 // A configured cluster, owned by the main thread: its immutable info and its

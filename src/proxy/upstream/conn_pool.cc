@@ -78,7 +78,7 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
     pool_.cluster_->resources->connections.inc();
     // A TLS socket's default session key is SNI + host address, so the pool's connections to one
     // host resume each other's sessions.
-    const auto& tls = pool_.cluster_->transport_socket_factory;
+    const auto& tls = pool_.cluster_->transportSocketFactoryFor(*pool_.host_);
     connection_ = network::Connection::createClient(pool_.loop_, pool_.host_->address(),
                                                     tls ? tls->createTransportSocket() : nullptr);
     connection_->setCallbacks(*this);

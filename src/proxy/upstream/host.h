@@ -28,9 +28,10 @@ struct HostStats {
 // last connection and request are gone.
 class Host {
  public:
-  Host(Address address, std::string hostname, uint32_t weight)
+  Host(Address address, std::string hostname, uint32_t weight, int16_t transport_socket_match = -1)
       : address_(address),
         weight_(weight),
+        transport_socket_match_(transport_socket_match),
         hostname_(hostname.empty() ? nullptr
                                    : std::make_unique<const std::string>(std::move(hostname))) {}
 
@@ -38,6 +39,8 @@ class Host {
   // The DNS name the host came from, or empty for an IP endpoint.
   const std::string& hostname() const { return hostname_ ? *hostname_ : emptyHostname(); }
   uint32_t weight() const { return weight_; }
+  // Index into the cluster's transport_socket_matches; -1: the cluster's transport_socket.
+  int transportSocketMatch() const { return transport_socket_match_; }
   HostStats& stats() const { return stats_; }
 
   // EDS health_status or active health checking (later) marks a host
@@ -55,6 +58,7 @@ class Host {
   // cluster are common): 112 bytes, and an IP endpoint has no name to store.
   Address address_;
   uint32_t weight_;
+  int16_t transport_socket_match_;
   std::unique_ptr<const std::string> hostname_;
   mutable HostStats stats_;
   mutable std::atomic<bool> healthy_{true};

@@ -52,7 +52,7 @@ class Http2ConnPool::ActiveClient : public network::ConnectionCallbacks,
     // buffer limit more (flush() stops at its high watermark).
     options.stream_buffer_limit = info.per_connection_buffer_limit_bytes;
     codec_ = std::make_unique<http2::ClientConnection>(options, *this, &pool_.codec_stats_);
-    const auto& tls = info.transport_socket_factory;
+    const auto& tls = info.transportSocketFactoryFor(*pool_.host_);
     secure_ = static_cast<bool>(tls);
     network_ = network::Connection::createClient(pool_.loop_, pool_.host_->address(),
                                                  tls ? tls->createTransportSocket() : nullptr);

@@ -181,7 +181,7 @@ void TcpProxySession::connectUpstream() {
   cinfo.stats->upstream_cx_active.inc();
   upstream_host_->stats().cx_total.fetch_add(1, std::memory_order_relaxed);
   upstream_host_->stats().cx_active.fetch_add(1, std::memory_order_relaxed);
-  const auto& tls = cinfo.transport_socket_factory;
+  const auto& tls = cinfo.transportSocketFactoryFor(*upstream_host_);
   upstream_ = network::Connection::createClient(loop_, upstream_host_->address(),
                                                 tls ? tls->createTransportSocket() : nullptr);
   upstream_->enableHalfClose(true);

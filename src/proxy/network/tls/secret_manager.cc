@@ -15,16 +15,23 @@ struct SecretManager::State {
   // state (TlsSocketFactory uses a weak_ptr).
   std::map<std::string, std::map<uint64_t, std::shared_ptr<std::function<void()>>>> watches;
   uint64_t next_id = 1;
+  std::map<std::string, int, std::less<>> dynamic_refs;  // name -> live dynamic watches
+  std::set<std::string, std::less<>> static_names;
+  std::set<std::string, std::less<>> local_names;
 };
 
 class SecretManager::WatchImpl final : public SecretManager::Watch {
  public:
-  WatchImpl(std::weak_ptr<State> state, std::string name, uint64_t id)
-      : state_(std::move(state)), name_(std::move(name)), id_(id) {}
+  WatchImpl(std::weak_ptr<State> state, std::string name, uint64_t id, bool dynamic)
+      : state_(std::move(state)), name_(std::move(name)), id_(id), dynamic_(dynamic) {}
   ~WatchImpl() override {
     auto state = state_.lock();
     if (!state) return;
     std::lock_guard<std::mutex> lock(state->mu);
+    if (dynamic_) {
+      auto ref = state->dynamic_refs.find(name_);
+      if (ref != state->dynamic_refs.end() && --ref->second <= 0) state->dynamic_refs.erase(ref);
+    }
     auto it = state->watches.find(name_);
     if (it == state->watches.end()) return;
     it->second.erase(id_);
@@ -35,6 +42,7 @@ class SecretManager::WatchImpl final : public SecretManager::Watch {
   std::weak_ptr<State> state_;
   std::string name_;
   uint64_t id_;
+  bool dynamic_;
 };
 
 namespace {
@@ -98,6 +106,10 @@ Status SecretManager::addStaticSecrets(const google::protobuf::RepeatedPtrField<
     if (!status.ok()) return underField(std::move(status).error(), where);
   }
   for (const auto& secret : secrets) {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->static_names.insert(secret.name());
+    }
     auto status = setSecret(secret);
     if (!status.ok()) return status;  // not reached: checked above
   }
@@ -111,11 +123,29 @@ std::shared_ptr<const SecretManager::Secret> SecretManager::find(std::string_vie
 }
 
 std::unique_ptr<SecretManager::Watch> SecretManager::watch(const std::string& name,
-                                                           std::function<void()> on_update) {
+                                                           std::function<void()> on_update,
+                                                           bool dynamic) {
   std::lock_guard<std::mutex> lock(state_->mu);
   uint64_t id = state_->next_id++;
   state_->watches[name][id] = std::make_shared<std::function<void()>>(std::move(on_update));
-  return std::make_unique<WatchImpl>(state_, name, id);
+  if (dynamic) ++state_->dynamic_refs[name];
+  return std::make_unique<WatchImpl>(state_, name, id, dynamic);
+}
+
+void SecretManager::provideLocally(const std::string& name) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->local_names.insert(name);
+}
+
+std::vector<std::string> SecretManager::subscribedNames() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  std::vector<std::string> names;
+  for (const auto& [name, count] : state_->dynamic_refs) {
+    if (state_->static_names.count(name) == 0 && state_->local_names.count(name) == 0) {
+      names.push_back(name);
+    }
+  }
+  return names;
 }
 
 }  // namespace sheave::network::tls

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
@@ -13,10 +14,11 @@
 namespace sheave::network::tls {
 
 // Named TLS secrets (Envoy's envoy.extensions.transport_sockets.tls.v3.Secret): certificates and
-// validation contexts that TLS contexts reference by name through sds_config. Today they come
-// from the bootstrap's static_resources.secrets; an SDS subscription will feed setSecret() the
-// same way, so everything downstream already handles rotation: each watcher of a name is told
-// after the secret changes and rebuilds its SSL_CTX, and new handshakes pick up the new one.
+// validation contexts that TLS contexts reference by name. Three sources feed setSecret(): the
+// bootstrap's static_resources.secrets, SDS over the ADS stream (the names TLS contexts reference
+// with an sds_config, see subscribedNames()), and providers inside the proxy (the workload
+// certificate agent provides `default`). Every watcher of a name is told after the secret changes
+// and rebuilds its SSL_CTX, so new handshakes pick up the new one and open connections keep theirs.
 //
 // Thread-safe (a mutex; nothing here is on the request path). Watch callbacks run on the thread
 // that called setSecret(), without the lock held.
@@ -45,7 +47,16 @@ class SecretManager {
   // Null when no secret has that name (yet).
   std::shared_ptr<const Secret> find(std::string_view name) const;
 
-  std::unique_ptr<Watch> watch(const std::string& name, std::function<void()> on_update);
+  // `dynamic`: the reference carries an sds_config, so the secret is fetched over SDS unless it is
+  // static or provided locally.
+  std::unique_ptr<Watch> watch(const std::string& name, std::function<void()> on_update,
+                               bool dynamic = false);
+
+  // A provider inside the proxy supplies this name; SDS never asks the server for it.
+  void provideLocally(const std::string& name);
+  // The names that live dynamic references need from the SDS server: neither static nor provided
+  // locally. Sorted.
+  std::vector<std::string> subscribedNames() const;
 
  private:
   struct State;

@@ -1,6 +1,6 @@
 #include "proxy/network/tls/tls_socket_factory.h"
 
-#include <set>
+#include <map>
 
 #include "common/logging.h"
 #include "proxy/network/tls/tls_transport_socket.h"
@@ -8,6 +8,28 @@
 namespace sheave::network::tls {
 
 namespace tlsv3 = envoy::extensions::transport_sockets::tls::v3;
+
+namespace {
+
+// The secret names a context references, each with whether it comes over SDS (an sds_config is
+// set) rather than from static_resources.
+std::map<std::string, bool> referencedSecrets(const tlsv3::CommonTlsContext& common) {
+  std::map<std::string, bool> names;
+  auto add = [&names](const tlsv3::SdsSecretConfig& ref) {
+    names[ref.name()] = names[ref.name()] || ref.has_sds_config();
+  };
+  for (const auto& ref : common.tls_certificate_sds_secret_configs()) add(ref);
+  if (common.has_validation_context_sds_secret_config()) {
+    add(common.validation_context_sds_secret_config());
+  }
+  if (common.has_combined_validation_context() &&
+      common.combined_validation_context().has_validation_context_sds_secret_config()) {
+    add(common.combined_validation_context().validation_context_sds_secret_config());
+  }
+  return names;
+}
+
+}  // namespace
 
 TlsSocketFactory::TlsSocketFactory(bool server, SecretManager* secrets)
     : server_(server), secrets_(secrets) {}
@@ -67,27 +89,31 @@ Result<std::shared_ptr<TlsSocketFactory>> TlsSocketFactory::fromTransportSocket(
 }
 
 Result<std::shared_ptr<const TlsContext>> TlsSocketFactory::build() const {
+  // A secret still on its way over SDS leaves the factory without a context: its sockets fail
+  // their handshakes (fail closed) until the secret arrives and the watch rebuilds it.
+  if (secrets_ != nullptr) {
+    const auto& common =
+        server_ ? downstream_.common_tls_context() : upstream_.common_tls_context();
+    for (const auto& [name, dynamic] : referencedSecrets(common)) {
+      if (dynamic && secrets_->find(name) == nullptr) {
+        return std::shared_ptr<const TlsContext>();
+      }
+    }
+  }
   if (server_) return TlsContext::createServer(downstream_, secrets_);
   return TlsContext::createClient(upstream_, secrets_);
 }
 
 void TlsSocketFactory::watchSecrets(const tlsv3::CommonTlsContext& common) {
   if (secrets_ == nullptr) return;
-  std::set<std::string> names;
-  for (const auto& ref : common.tls_certificate_sds_secret_configs()) names.insert(ref.name());
-  if (common.has_validation_context_sds_secret_config()) {
-    names.insert(common.validation_context_sds_secret_config().name());
-  }
-  if (common.has_combined_validation_context() &&
-      common.combined_validation_context().has_validation_context_sds_secret_config()) {
-    names.insert(
-        common.combined_validation_context().validation_context_sds_secret_config().name());
-  }
   std::weak_ptr<TlsSocketFactory> weak = weak_from_this();
-  for (const auto& name : names) {
-    watches_.push_back(secrets_->watch(name, [weak] {
-      if (auto self = weak.lock()) self->rebuild();
-    }));
+  for (const auto& [name, dynamic] : referencedSecrets(common)) {
+    watches_.push_back(secrets_->watch(
+        name,
+        [weak] {
+          if (auto self = weak.lock()) self->rebuild();
+        },
+        dynamic));
   }
 }
 
@@ -98,8 +124,10 @@ void TlsSocketFactory::rebuild() {
                     ctx.error().message());
     return;
   }
+  const bool was_ready = context_.load() != nullptr;
+  if (*ctx == nullptr) return;  // still waiting for another secret
   context_.store(std::move(*ctx));
-  rotations_.fetch_add(1);
+  if (was_ready) rotations_.fetch_add(1);
 }
 
 std::unique_ptr<TransportSocket> TlsSocketFactory::createTransportSocket(std::string sni) const {

@@ -43,9 +43,11 @@ class TlsSocketFactory : public std::enable_shared_from_this<TlsSocketFactory> {
 
   // Any thread. Client: `sni` overrides the configured sni when non-empty.
   std::unique_ptr<TransportSocket> createTransportSocket(std::string sni = {}) const;
+  // Null while a secret it references over SDS has not arrived yet.
   std::shared_ptr<const TlsContext> context() const { return context_.load(); }
+  bool ready() const { return context_.load() != nullptr; }
   bool isServer() const { return server_; }
-  // Bumped by every successful rebuild after the first build.
+  // Bumped by every successful rebuild after the first usable context.
   uint64_t rotations() const { return rotations_.load(); }
 
  private:

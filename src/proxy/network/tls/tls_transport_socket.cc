@@ -68,7 +68,7 @@ struct SocketBio {
 TlsTransportSocket::TlsTransportSocket(std::shared_ptr<const TlsContext> context, std::string sni,
                                        std::string session_key)
     : context_(std::move(context)), sni_(std::move(sni)), session_key_(std::move(session_key)) {
-  if (!context_->isServer() && sni_.empty()) sni_ = context_->sni();
+  if (context_ != nullptr && !context_->isServer() && sni_.empty()) sni_ = context_->sni();
 }
 
 TlsTransportSocket::~TlsTransportSocket() {
@@ -77,6 +77,7 @@ TlsTransportSocket::~TlsTransportSocket() {
 
 void TlsTransportSocket::setCallbacks(TransportSocketCallbacks& callbacks) {
   callbacks_ = &callbacks;
+  if (context_ == nullptr) return;  // the handshake fails: no secret yet
   ssl_ = SSL_new(context_->sslCtx());
   if (ssl_ == nullptr) return;  // doRead/onConnected report it
   BIO* bio = BIO_new(SocketBio::method());
@@ -119,6 +120,11 @@ IoResult TlsTransportSocket::fail(std::string_view where) {
 }
 
 IoResult TlsTransportSocket::handshake() {
+  if (context_ == nullptr) {
+    failed_ = true;
+    failure_reason_ = "Secret is not supplied by SDS";
+    return IoResult{0, EPROTO, false};
+  }
   if (ssl_ == nullptr) {
     failed_ = true;
     failure_reason_ = drainTlsErrors("cannot create an SSL object");

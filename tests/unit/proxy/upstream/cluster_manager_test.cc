@@ -163,6 +163,60 @@ TEST_F(ClusterManagerTest, EdsClusterWarmsUntilItsFirstAssignment) {
   EXPECT_EQ(workerPorts("e"), (std::vector<uint16_t>{2001, 2002}));
 }
 
+TEST_F(ClusterManagerTest, TransportSocketMatchesPickTheSocketPerHost) {
+  // Auto mTLS as Istio compiles it: hosts labelled tlsMode=istio get TLS, the rest plaintext.
+  initialize();
+  auto cluster = fromYaml<ClusterProto>(R"(
+name: auto
+type: EDS
+eds_cluster_config: {eds_config: {ads: {}}}
+transport_socket_matches:
+- name: tlsMode-istio
+  match: {tlsMode: istio}
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+      sni: auto.test
+- name: tlsMode-disabled
+  match: {}
+  transport_socket: {name: envoy.transport_sockets.raw_buffer}
+)");
+  ASSERT_TRUE(manager_.addOrUpdateCluster(cluster, "v1").ok());
+  auto cla = assignment("auto", {3001, 3002});
+  auto* md = cla.mutable_endpoints(0)->mutable_lb_endpoints(0)->mutable_metadata();
+  (*(*md->mutable_filter_metadata())["envoy.transport_socket_match"].mutable_fields())["tlsMode"]
+      .set_string_value("istio");
+  ASSERT_TRUE(manager_.updateEndpoints(cla).ok());
+  drainPosted();
+  const auto& local = worker_.get("auto");
+  ASSERT_TRUE(local);
+  const ClusterInfo& info = *local->info();
+  ASSERT_EQ(info.transport_socket_matches.size(), 2u);
+  int tls = 0, plain = 0;
+  for (const auto& host : *manager_.get("auto")->hosts()) {
+    const auto& factory = info.transportSocketFactoryFor(*host);
+    if (host->address().port() == 3001) {
+      ASSERT_NE(factory, nullptr);
+      EXPECT_EQ(factory->context()->sni(), "auto.test");
+      ++tls;
+    } else {
+      EXPECT_EQ(factory, nullptr);
+      ++plain;
+    }
+  }
+  EXPECT_EQ(tls, 1);
+  EXPECT_EQ(plain, 1);
+
+  // A host whose label changes gets the other socket on the next assignment.
+  (*(*md->mutable_filter_metadata())["envoy.transport_socket_match"].mutable_fields())["tlsMode"]
+      .set_string_value("disabled");
+  ASSERT_TRUE(manager_.updateEndpoints(cla).ok());
+  for (const auto& host : *manager_.get("auto")->hosts()) {
+    EXPECT_EQ(info.transportSocketFactoryFor(*host), nullptr);
+  }
+}
+
 TEST_F(ClusterManagerTest, BadAssignmentChangesNothing) {
   initialize();
   ASSERT_TRUE(manager_.addOrUpdateCluster(edsCluster("e"), "v1").ok());

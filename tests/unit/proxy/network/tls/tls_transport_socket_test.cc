@@ -277,6 +277,51 @@ TEST_F(TlsTransportSocketTest, SecretRotationAppliesToNewHandshakesOnly) {
   EXPECT_EQ(factory->rotations(), 1u);
 }
 
+TEST_F(TlsTransportSocketTest, SdsSecretPendingFailsClosedUntilItArrives) {
+  // A certificate named over SDS (sds_config set) that has not arrived: the factory exists, its
+  // handshakes fail, and the name is what SDS must fetch.
+  tlsv3::DownstreamTlsContext config;
+  auto* ref = config.mutable_common_tls_context()->add_tls_certificate_sds_secret_configs();
+  ref->set_name("default");
+  ref->mutable_sds_config()->mutable_ads();
+  auto factory = server(config);
+  EXPECT_FALSE(factory->ready());
+  EXPECT_EQ(secrets_.subscribedNames(), std::vector<std::string>{"default"});
+  secrets_.provideLocally("default");
+  EXPECT_TRUE(secrets_.subscribedNames().empty());  // an agent in the proxy supplies it
+  listen(factory);
+  auto client_factory = client(clientConfig(&pki_.ca, ""));
+
+  auto c1 = connect(client_factory);
+  ASSERT_TRUE(serverClosed(0));
+  EXPECT_EQ(servers_[0]->conn->transportFailureReason(), "Secret is not supplied by SDS");
+  EXPECT_TRUE(runUntil(loop_, [&] { return c1->rec.closed(); }));
+
+  SecretManager::Secret secret;
+  secret.set_name("default");
+  *secret.mutable_tls_certificate() = inlineCert(pki_.server);
+  ASSERT_TRUE(secrets_.setSecret(secret).ok());
+  EXPECT_TRUE(factory->ready());
+  EXPECT_EQ(factory->rotations(), 0u);  // the first usable context is not a rotation
+  auto c2 = connect(client_factory);
+  ASSERT_TRUE(handshake(*c2));
+  EXPECT_TRUE(echo(*c2, "after"));
+}
+
+TEST(SecretManagerTest, SubscribedNamesFollowLiveDynamicReferences) {
+  SecretManager secrets;
+  auto w1 = secrets.watch(
+      "ROOTCA", [] {}, /*dynamic=*/true);
+  auto w2 = secrets.watch(
+      "ROOTCA", [] {}, /*dynamic=*/true);
+  auto w3 = secrets.watch("file-cert", [] {});  // static reference: never fetched
+  EXPECT_EQ(secrets.subscribedNames(), std::vector<std::string>{"ROOTCA"});
+  w1.reset();
+  EXPECT_EQ(secrets.subscribedNames(), std::vector<std::string>{"ROOTCA"});
+  w2.reset();
+  EXPECT_TRUE(secrets.subscribedNames().empty());
+}
+
 TEST_F(TlsTransportSocketTest, PlaintextRequestToTlsServerFailsCleanly) {
   listen(server(serverConfig(pki_.server)));
   auto c = connect(nullptr);
