@@ -14,7 +14,9 @@ namespace sheave {
 enum class ErrorCode {
   kInvalidArgument,  // bad configuration or bad input
   kNotFound,
-  kUnavailable,  // a peer or resource that may come back
+  kUnavailable,       // a peer or resource that may come back
+  kUnauthenticated,   // no credential where one is required
+  kPermissionDenied,  // a credential that does not allow this
   kIo,
   kInternal,
 };
@@ -43,6 +45,12 @@ inline Error invalidArgument(std::string message) {
 }
 inline Error notFound(std::string message) {
   return Error(ErrorCode::kNotFound, std::move(message));
+}
+inline Error unauthenticated(std::string message) {
+  return Error(ErrorCode::kUnauthenticated, std::move(message));
+}
+inline Error permissionDenied(std::string message) {
+  return Error(ErrorCode::kPermissionDenied, std::move(message));
 }
 inline Error ioError(std::string message) { return Error(ErrorCode::kIo, std::move(message)); }
 inline Error internalError(std::string message) {

@@ -12,6 +12,7 @@
 #include "control/compiler/endpoint_generator.h"
 #include "control/compiler/listener_generator.h"
 #include "control/compiler/route_generator.h"
+#include "control/compiler/secret_generator.h"
 #include "control/registry/protocol.h"
 #include "control/xds/type_urls.h"
 
@@ -103,6 +104,8 @@ class MeshProvider::Handle final : public xds::ProxyHandle {
   ProxyContext proxy;
   std::shared_ptr<const PushContext> push;  // keeps proxy's Service pointers alive
   const PushContext* workload_changed_at = nullptr;
+  // The SPIFFE ID the stream authenticated as; empty when authentication is off.
+  std::string authenticated_identity;
 };
 
 MeshProvider::MeshProvider(MeshConfig mesh) : mesh_(std::move(mesh)) {
@@ -162,14 +165,43 @@ bool MeshProvider::refresh(Handle& handle, const std::shared_ptr<const PushConte
 }
 
 Result<std::shared_ptr<xds::ProxyHandle>> MeshProvider::connect(
-    const envoy::config::core::v3::Node& node, std::string_view peer_address) {
+    const envoy::config::core::v3::Node& node, const xds::PeerCredentials& peer) {
   SHEAVE_ASSIGN_OR_RETURN(ProxyContext proxy, ProxyContext::fromNode(node, mesh_.trust_domain));
   auto handle = std::make_shared<Handle>();
   handle->base = std::move(proxy);
   refresh(*handle, current());
-  SHEAVE_LOG_INFO("control: proxy {} connected from {} (workload: {})", node.id(), peer_address,
-                  handle->proxy.workload_name.empty() ? "none" : handle->proxy.workload_name);
+  if (authenticator_) {
+    SHEAVE_ASSIGN_OR_RETURN(handle->authenticated_identity, authenticator_(peer));
+    SHEAVE_RETURN_IF_ERROR(checkIdentity(*handle));
+  }
+  SHEAVE_LOG_INFO("control: proxy {} connected from {} (workload: {}{})", node.id(), peer.address,
+                  handle->proxy.workload_name.empty() ? "none" : handle->proxy.workload_name,
+                  handle->authenticated_identity.empty()
+                      ? ""
+                      : ", authenticated as " + handle->authenticated_identity);
   return std::shared_ptr<xds::ProxyHandle>(std::move(handle));
+}
+
+Status MeshProvider::checkIdentity(const Handle& handle) const {
+  if (handle.authenticated_identity.empty()) return okStatus();
+  // The node id only says which workload the proxy means; it gets config only when that
+  // workload's identity is the one its credential proves.
+  if (handle.proxy.workload_name.empty()) {
+    return permissionDenied("node '" + handle.base.id +
+                            "' names no registered workload; authenticated as " +
+                            handle.authenticated_identity);
+  }
+  if (handle.proxy.identity != handle.authenticated_identity) {
+    return permissionDenied("node '" + handle.base.id + "' claims workload " +
+                            handle.proxy.workload_name + " (" + handle.proxy.identity +
+                            ") but authenticated as " + handle.authenticated_identity);
+  }
+  return okStatus();
+}
+
+void MeshProvider::setAuthenticator(
+    std::function<Result<std::string>(const xds::PeerCredentials&)> authenticator) {
+  authenticator_ = std::move(authenticator);
 }
 
 bool MeshProvider::affects(xds::ProxyHandle& proxy, std::string_view type_url,
@@ -193,6 +225,8 @@ Result<std::vector<xds::NamedResource>> MeshProvider::generate(
   auto& handle = static_cast<Handle&>(proxy);
   auto push = current();
   refresh(handle, push);
+  // A registry change may have moved the workload to another identity: then nothing more.
+  SHEAVE_RETURN_IF_ERROR(checkIdentity(handle));
   return generateFor(handle.proxy, *push, type_url, names);
 }
 
@@ -255,10 +289,24 @@ std::vector<xds::NamedResource> MeshProvider::generateFor(const ProxyContext& pr
       auto config = buildOutboundRouteConfiguration(inputs, &errors);
       out.push_back({config.name(), packDeterministic(config)});
     }
+  } else if (type_url == xds::kSecretType) {
+    std::string bundle;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      bundle = trust_bundle_;
+    }
+    for (const auto& secret : generateSecrets(names, bundle)) {
+      out.push_back({secret.name(), packDeterministic(secret)});
+    }
   }
-  // Secrets (SDS) come with the certificate authority; unknown types get nothing.
+  // Unknown types get nothing.
   if (!errors.empty()) noteErrors(push, errors);
   return out;
+}
+
+void MeshProvider::setTrustBundle(std::string pem) {
+  std::lock_guard<std::mutex> lock(mu_);
+  trust_bundle_ = std::move(pem);
 }
 
 void MeshProvider::noteErrors(const PushContext& push, std::vector<ResourceError>& errors) {

@@ -3,6 +3,7 @@
 #include <google/protobuf/message.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,7 +52,12 @@ class MeshProvider final : public xds::ResourceProvider {
               std::shared_ptr<const RegistrySnapshot> registry);
 
   Result<std::shared_ptr<xds::ProxyHandle>> connect(const envoy::config::core::v3::Node& node,
-                                                    std::string_view peer_address) override;
+                                                    const xds::PeerCredentials& peer) override;
+
+  // When set (before the xDS server starts), every stream must authenticate: it returns the
+  // caller's SPIFFE ID, and the workload the node names must have that identity.
+  void setAuthenticator(
+      std::function<Result<std::string>(const xds::PeerCredentials&)> authenticator);
   Result<std::vector<xds::NamedResource>> generate(xds::ProxyHandle& proxy,
                                                    std::string_view type_url,
                                                    const std::vector<std::string>& names,
@@ -75,8 +81,13 @@ class MeshProvider final : public xds::ResourceProvider {
 
   const MeshConfig& mesh() const { return mesh_; }
 
+  // The CA's trust bundle (PEM), served as SDS secret ROOTCA; empty: no CA, no secrets. Any
+  // thread; the caller pushes afterwards so proxies get the new bundle.
+  void setTrustBundle(std::string pem);
+
  private:
   class Handle;
+  Status checkIdentity(const Handle& handle) const;
   std::shared_ptr<const PushContext> current();
   std::shared_ptr<const PushContext> latestLocked();
   // Re-attaches the proxy to push's registry when it was attached to an
@@ -93,6 +104,8 @@ class MeshProvider final : public xds::ResourceProvider {
   std::shared_ptr<const RegistrySnapshot> registry_;
   // Built from config_/registry_ on first use after an update.
   std::shared_ptr<const PushContext> latest_;
+  std::string trust_bundle_;  // guarded by mu_
+  std::function<Result<std::string>(const xds::PeerCredentials&)> authenticator_;
   bool dirty_ = false;  // config_/registry_ are newer than current_
   // What pushes compile from; replaced by latest_ in beginPush().
   std::shared_ptr<const PushContext> current_;

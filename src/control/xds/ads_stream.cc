@@ -23,6 +23,25 @@ std::pair<std::string, std::string> splitPeer(const std::string& grpc_peer) {
   return {address, ip};
 }
 
+PeerCredentials peerCredentials(const grpc::ServerContextBase& ctx, std::string address) {
+  PeerCredentials out;
+  out.address = std::move(address);
+  if (auto auth = ctx.auth_context(); auth != nullptr && auth->IsPeerAuthenticated()) {
+    // gRPC verified the chain against the server's trust roots during the handshake.
+    for (const auto& pem : auth->FindPropertyValues("x509_pem_cert")) {
+      out.cert_chain_pem.emplace_back(pem.data(), pem.size());
+    }
+  }
+  const auto& metadata = ctx.client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    std::string_view value(it->second.data(), it->second.size());
+    if (value.size() > 7 && (value.substr(0, 7) == "Bearer " || value.substr(0, 7) == "bearer ")) {
+      out.bearer_token = std::string(value.substr(7));
+    }
+  }
+  return out;
+}
+
 grpc::Status toGrpcStatus(const Error& error) {
   grpc::StatusCode code = grpc::StatusCode::INTERNAL;
   switch (error.code()) {
@@ -34,6 +53,12 @@ grpc::Status toGrpcStatus(const Error& error) {
       break;
     case ErrorCode::kUnavailable:
       code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case ErrorCode::kUnauthenticated:
+      code = grpc::StatusCode::UNAUTHENTICATED;
+      break;
+    case ErrorCode::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
       break;
     case ErrorCode::kIo:
     case ErrorCode::kInternal:

@@ -24,6 +24,8 @@ namespace sheave::control::xds {
 // "::1").
 std::pair<std::string, std::string> splitPeer(const std::string& grpc_peer);
 grpc::Status toGrpcStatus(const Error& error);
+// What the caller proved: the client certificate gRPC's TLS layer verified, and a bearer token.
+PeerCredentials peerCredentials(const grpc::ServerContextBase& ctx, std::string address);
 uint64_t hashResource(const google::protobuf::Any& resource);
 
 // Per-type bookkeeping both protocols share: what was sent, what was
@@ -61,6 +63,7 @@ class AdsStream : public grpc::ServerBidiReactor<Request, Response>,
   AdsStream(std::shared_ptr<ServerCore> core, grpc::CallbackServerContext* ctx, bool delta)
       : core_(std::move(core)), delta_(delta), connected_at_(std::chrono::system_clock::now()) {
     std::tie(peer_, peer_ip_) = splitPeer(ctx->peer());
+    credentials_ = peerCredentials(*ctx, peer_);
   }
 
   // Right after make_shared, before gRPC gets the reactor.
@@ -319,6 +322,7 @@ class AdsStream : public grpc::ServerBidiReactor<Request, Response>,
   std::shared_ptr<ProxyHandle> proxy_;  // push thread
   mutable std::mutex state_mu_;         // protocol state: push thread writes, status() reads
   std::string proxy_id_;
+  PeerCredentials credentials_;  // until the first request
 
  private:
   // The first request names the proxy; without a node the stream is refused.
@@ -329,12 +333,16 @@ class AdsStream : public grpc::ServerBidiReactor<Request, Response>,
       close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "missing node information"));
       return false;
     }
-    auto handle = core_->provider().connect(request.node(), peer_);
+    auto handle = core_->provider().connect(request.node(), credentials_);
+    credentials_ = {};  // the token is not needed again
     if (!handle.ok()) {
       SHEAVE_LOG_WARN("xds: closing a stream from {} (node '{}'): {}", peer_, request.node().id(),
                       handle.error().message());
       core_->updateStats([](XdsStats& s) { s.rejected_streams++; });
-      close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, handle.error().message()));
+      const Error& e = handle.error();
+      close(e.code() == ErrorCode::kInternal || e.code() == ErrorCode::kIo
+                ? grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.message())
+                : toGrpcStatus(e));
       return false;
     }
     proxy_ = std::move(handle).value();

@@ -40,6 +40,16 @@ struct NamedResource {
   google::protobuf::Any resource;
 };
 
+// What a connecting proxy proved, for the provider to decide who it is. The node it sends is
+// only a hint: identity comes from these.
+struct PeerCredentials {
+  std::string address;  // "ipv4:127.0.0.1:40000"-style peer, for logs and Istio's IP lookup
+  // The client certificate chain (PEM) that the TLS handshake verified; empty on plaintext or
+  // without a client certificate.
+  std::vector<std::string> cert_chain_pem;
+  std::string bearer_token;  // from `authorization: Bearer ...`; empty when not sent
+};
+
 // The provider's per-proxy state (who the proxy is, what it may see). The
 // server holds it for the life of the stream and passes it back.
 class ProxyHandle {
@@ -54,10 +64,11 @@ class ResourceProvider {
  public:
   virtual ~ResourceProvider() = default;
 
-  // First request of a stream: identify the proxy from its Node. An error
-  // closes the stream with INVALID_ARGUMENT and the error's message.
+  // First request of a stream: identify the proxy from its Node and what it proved. An error
+  // closes the stream with the error's message: UNAUTHENTICATED / PERMISSION_DENIED for those
+  // codes, INVALID_ARGUMENT otherwise.
   virtual Result<std::shared_ptr<ProxyHandle>> connect(const envoy::config::core::v3::Node& node,
-                                                       std::string_view peer_address) = 0;
+                                                       const PeerCredentials& peer) = 0;
 
   // Resources of one type for one proxy; `names` are the subscribed names,
   // empty for a wildcard subscription. Names that do not exist are left out.

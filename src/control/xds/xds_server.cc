@@ -43,14 +43,17 @@ XdsServer::XdsServer(ResourceProvider& provider, XdsOptions options)
 
 XdsServer::~XdsServer() { stop(); }
 
-Status XdsServer::start(const std::string& address) {
+Status XdsServer::start(const std::string& address,
+                        std::shared_ptr<grpc::ServerCredentials> credentials) {
   if (server_) {
     return invalidArgument("the xDS server is already started");
   }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials ? credentials : grpc::InsecureServerCredentials(),
+                           &port);
   builder.RegisterService(service_.get());
+  for (grpc::Service* service : extra_services_) builder.RegisterService(service);
   // Envoy and gRPC clients keep ADS streams open for hours: probe idle
   // connections so dead proxies are noticed, and let clients ping.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);

@@ -11,7 +11,9 @@
 
 namespace grpc {
 class Server;
-}
+class ServerCredentials;
+class Service;
+}  // namespace grpc
 
 namespace sheave::control::xds {
 
@@ -38,8 +40,13 @@ class XdsServer {
   XdsServer(const XdsServer&) = delete;
   XdsServer& operator=(const XdsServer&) = delete;
 
-  // Listens on `address` ("127.0.0.1:15010", "127.0.0.1:0", "[::1]:0").
-  Status start(const std::string& address);
+  // Another gRPC service on the same port (Istio serves its CA on the xDS port); before start().
+  // Not owned; must outlive the server.
+  void addService(grpc::Service* service) { extra_services_.push_back(service); }
+  // Listens on `address` ("127.0.0.1:15010", "127.0.0.1:0", "[::1]:0"); plaintext unless
+  // `credentials` (TLS, Istio's 15012) are given.
+  Status start(const std::string& address,
+               std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
   // The bound port, useful after start() with port 0.
   int port() const { return port_; }
   // Closes every stream and stops the push thread; the provider is not called
@@ -57,6 +64,7 @@ class XdsServer {
   std::shared_ptr<ServerCore> core_;
   std::unique_ptr<AdsService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::vector<grpc::Service*> extra_services_;
   int port_ = 0;
   bool stopped_ = false;
 };

@@ -94,6 +94,19 @@ Status SecretManager::setSecret(const Secret& secret) {
   return okStatus();
 }
 
+void SecretManager::removeSecret(const std::string& name) {
+  std::vector<std::shared_ptr<std::function<void()>>> to_call;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->secrets.erase(name) == 0) return;
+    auto it = state_->watches.find(name);
+    if (it != state_->watches.end()) {
+      for (auto& [id, cb] : it->second) to_call.push_back(cb);
+    }
+  }
+  for (auto& cb : to_call) (*cb)();
+}
+
 Status SecretManager::addStaticSecrets(const google::protobuf::RepeatedPtrField<Secret>& secrets) {
   std::set<std::string> seen;
   for (int i = 0; i < secrets.size(); ++i) {

@@ -41,6 +41,9 @@ class SecretManager {
   // name, replacing an older version, and then runs the watchers of that name. A bad secret
   // leaves the stored one in place.
   Status setSecret(const Secret& secret);
+  // Withdraws a secret (an expired workload certificate): its watchers rebuild, and a context
+  // that needs it over SDS goes back to failing its handshakes.
+  void removeSecret(const std::string& name);
   // Bootstrap static_resources.secrets: names must be unique. Errors are prefixed "[i]" (and the
   // field path inside the secret).
   Status addStaticSecrets(const google::protobuf::RepeatedPtrField<Secret>& secrets);

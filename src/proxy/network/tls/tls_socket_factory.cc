@@ -124,10 +124,11 @@ void TlsSocketFactory::rebuild() {
                     ctx.error().message());
     return;
   }
+  // Null: a secret it needs over SDS is (still, or again) missing, and handshakes fail.
   const bool was_ready = context_.load() != nullptr;
-  if (*ctx == nullptr) return;  // still waiting for another secret
+  const bool ready = *ctx != nullptr;
   context_.store(std::move(*ctx));
-  if (was_ready) rotations_.fetch_add(1);
+  if (was_ready && ready) rotations_.fetch_add(1);
 }
 
 std::unique_ptr<TransportSocket> TlsSocketFactory::createTransportSocket(std::string sni) const {

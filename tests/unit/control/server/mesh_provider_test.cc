@@ -8,6 +8,7 @@
 
 #include "control/registry/local_registry.h"
 #include "control/xds/type_urls.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
 
 namespace sheave::control {
 namespace {
@@ -88,6 +89,13 @@ std::vector<std::string> names(const std::vector<xds::NamedResource>& resources)
   return out;
 }
 
+xds::PeerCredentials peer(const std::string& address, const std::string& token = "") {
+  xds::PeerCredentials p;
+  p.address = address;
+  p.bearer_token = token;
+  return p;
+}
+
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -99,7 +107,7 @@ class MeshProviderTest : public ::testing::Test {
     ASSERT_TRUE(l.config->errors.empty()) << l.config->errors.front().toString();
     provider_.update(l.config, l.registry);
     provider_.beginPush(xds::PushRequest{});
-    auto handle = provider_.connect(node(kProductpageId), "127.0.0.1:1234");
+    auto handle = provider_.connect(node(kProductpageId), peer("127.0.0.1:1234"));
     ASSERT_TRUE(handle.ok()) << handle.error().message();
     handle_ = *handle;
   }
@@ -183,14 +191,14 @@ TEST_F(MeshProviderTest, DeterministicPacking) {
 }
 
 TEST_F(MeshProviderTest, MalformedNodeIdIsRejected) {
-  auto r = provider_.connect(node("sidecar~not-an-ip"), "127.0.0.1:1");
+  auto r = provider_.connect(node("sidecar~not-an-ip"), peer("127.0.0.1:1"));
   ASSERT_FALSE(r.ok());
   EXPECT_FALSE(r.error().message().empty());
 }
 
 TEST_F(MeshProviderTest, UnknownWorkloadStillGetsOutboundConfig) {
   auto r = provider_.connect(node("sidecar~10.9.9.9~stranger.default~default.svc.cluster.local"),
-                             "127.0.0.1:1");
+                             peer("127.0.0.1:1"));
   ASSERT_TRUE(r.ok());
   auto clusters = provider_.generate(**r, xds::kClusterType, {}, xds::PushRequest{});
   ASSERT_TRUE(clusters.ok());
@@ -283,6 +291,53 @@ TEST_F(MeshProviderTest, ResourcesForAnIdWithoutAStream) {
   ASSERT_TRUE(stranger.ok());
   EXPECT_FALSE(stranger->attached);
   EXPECT_FALSE(provider_.resourcesFor("garbage").ok());
+}
+
+}  // namespace
+}  // namespace sheave::control
+
+namespace sheave::control {
+namespace {
+
+TEST_F(MeshProviderTest, TrustBundleIsServedAsRootca) {
+  EXPECT_TRUE(gen(xds::kSecretType, {"ROOTCA"}).empty());  // no CA configured: nothing
+  provider_.setTrustBundle("-----BEGIN CERTIFICATE-----\nroot\n-----END CERTIFICATE-----\n");
+  auto secrets = gen(xds::kSecretType, {"ROOTCA", "default", "kubernetes://other"});
+  ASSERT_EQ(names(secrets), std::vector<std::string>{"ROOTCA"});  // never the key-bearing one
+  envoy::extensions::transport_sockets::tls::v3::Secret secret;
+  ASSERT_TRUE(secrets[0].resource.UnpackTo(&secret));
+  EXPECT_NE(secret.validation_context().trusted_ca().inline_string().find("root"),
+            std::string::npos);
+}
+
+TEST_F(MeshProviderTest, AuthenticatedStreamsGetOnlyTheirOwnWorkload) {
+  // The authenticator stands for the CA's: a token maps to one identity.
+  provider_.setAuthenticator([](const xds::PeerCredentials& p) -> Result<std::string> {
+    if (p.bearer_token.empty()) return unauthenticated("no credential");
+    return "spiffe://cluster.local/ns/default/sa/" + p.bearer_token;
+  });
+  auto none = provider_.connect(node(kProductpageId), peer("127.0.0.1:1"));
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code(), ErrorCode::kUnauthenticated);
+
+  auto own = provider_.connect(node(kProductpageId), peer("127.0.0.1:1", "bookinfo-productpage"));
+  ASSERT_TRUE(own.ok()) << own.error().message();
+
+  // A proxy with the ratings identity claiming to be productpage gets nothing.
+  auto claim = provider_.connect(node(kProductpageId), peer("127.0.0.1:1", "bookinfo-ratings"));
+  ASSERT_FALSE(claim.ok());
+  EXPECT_EQ(claim.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_NE(claim.error().message().find("authenticated as spiffe://cluster.local/ns/default/sa/"
+                                         "bookinfo-ratings"),
+            std::string::npos)
+      << claim.error().message();
+
+  // Nor does one naming no registered workload.
+  auto stranger =
+      provider_.connect(node("sidecar~10.9.9.9~stranger.default~default.svc.cluster.local"),
+                        peer("127.0.0.1:1", "bookinfo-ratings"));
+  ASSERT_FALSE(stranger.ok());
+  EXPECT_EQ(stranger.error().code(), ErrorCode::kPermissionDenied);
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ class FakeProvider : public ResourceProvider {
   }
 
   Result<std::shared_ptr<ProxyHandle>> connect(const envoy::config::core::v3::Node& node,
-                                               std::string_view) override {
+                                               const PeerCredentials&) override {
     if (node.id().rfind("bad", 0) == 0) {
       return invalidArgument("unknown proxy '" + node.id() + "'");
     }
