@@ -84,6 +84,9 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     headers_end_stream_ = end_stream;
     touch();
     if (end_stream && request_timer_) request_timer_->disable();
+    if (!normalizePath()) return;
+    applyForwardClientCert(parent_.config_->forward_client_cert, *parent_.connection_,
+                           request_headers_);
     HostPortPolicy port_policy;
     port_policy.strip_any_host_port = parent_.config_->strip_any_host_port;
     // Held for the request's life: RDS may replace the table meanwhile.
@@ -96,6 +99,34 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
       parent_.config_->stats->no_route.inc();
     }
     runDecodeHeadersFrom(0);
+  }
+
+  // Applies the path policies before routing and before any filter, so they all see the same
+  // :path. False when the request was answered (400, or 307 to the unescaped path).
+  bool normalizePath() {
+    const PathNormalizer normalizer(parent_.config_->path_normalization);
+    const std::string* path = request_headers_.get(":path");
+    // CONNECT has no :path, and OPTIONS may ask for "*".
+    if (!normalizer.enabled() || path == nullptr || *path == "*") return true;
+    PathNormalizer::Result result = normalizer.normalize(*path);
+    switch (result.outcome) {
+      case PathNormalizer::Outcome::kContinue:
+        if (result.path != *path) request_headers_.set(":path", result.path);
+        return true;
+      case PathNormalizer::Outcome::kReject:
+        sendLocalReply(400, "", "path_normalization_failed");
+        return false;
+      case PathNormalizer::Outcome::kRedirect: {
+        info_.response_code_details = "path_normalization_redirect";
+        HeaderMap headers;
+        headers.add(":status", "307");
+        headers.add("location", result.path);
+        headers.add("content-length", "0");
+        encodeHeaders(std::move(headers), true);
+        return false;
+      }
+    }
+    return true;
   }
 
   void decodeData(network::Buffer& data, bool end_stream) {
@@ -905,6 +936,17 @@ void ConnectionManager::writeRaw(std::string_view bytes) {
 
 void ConnectionManager::onData(network::Buffer& data, bool /*end_stream*/) {
   config_->stats->downstream_cx_rx_bytes_total.inc(data.length());
+  if (!connection_checked_ && data.length() > 0) {
+    // Envoy's ONE_TIME_ON_FIRST_BYTE: TLS is up by now, so the peer certificate is known.
+    connection_checked_ = true;
+    for (const auto& check : config_->connection_checks) {
+      if (!check(*connection_)) {
+        data.drain(data.length());
+        closeConnection(network::ConnectionCloseType::kNoFlush);
+        return;
+      }
+    }
+  }
   if (codec_ == Codec::kHttp2) {
     input_.move(data);
     dispatchHttp2();

@@ -113,7 +113,8 @@ class ConnectionManager : public network::ConnectionCallbacks,
   bool above_high_watermark_ = false;
   bool read_disabled_for_pipelining_ = false;
   bool draining_ = false;
-  bool goaway_sent_ = false;  // the final GOAWAY of a drain (not the shutdown notice)
+  bool goaway_sent_ = false;         // the final GOAWAY of a drain (not the shutdown notice)
+  bool connection_checked_ = false;  // config_->connection_checks have run
 };
 
 }  // namespace sheave::http

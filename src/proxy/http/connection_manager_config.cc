@@ -251,6 +251,32 @@ Result<std::shared_ptr<const ConnectionManagerConfig>> ConnectionManagerConfig::
   config->proxy_100_continue = proto.proxy_100_continue();
   config->strip_any_host_port = proto.strip_any_host_port();
   config->via = proto.via();
+  // Envoy's defaults: no normalization, escaped slashes kept (IMPLEMENTATION_SPECIFIC_DEFAULT).
+  config->path_normalization.normalize_path = proto.normalize_path().value();
+  config->path_normalization.merge_slashes = proto.merge_slashes();
+  using Hcm =
+      envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+  switch (proto.path_with_escaped_slashes_action()) {
+    case Hcm::REJECT_REQUEST:
+      config->path_normalization.escaped_slashes =
+          PathNormalizer::EscapedSlashesAction::kRejectRequest;
+      break;
+    case Hcm::UNESCAPE_AND_REDIRECT:
+      config->path_normalization.escaped_slashes =
+          PathNormalizer::EscapedSlashesAction::kUnescapeAndRedirect;
+      break;
+    case Hcm::UNESCAPE_AND_FORWARD:
+      config->path_normalization.escaped_slashes =
+          PathNormalizer::EscapedSlashesAction::kUnescapeAndForward;
+      break;
+    default:
+      config->path_normalization.escaped_slashes =
+          PathNormalizer::EscapedSlashesAction::kKeepUnchanged;
+      break;
+  }
+  auto xfcc = ForwardClientCertConfig::create(proto);
+  if (!xfcc.ok()) return std::move(xfcc).error();
+  config->forward_client_cert = *xfcc;
   return std::shared_ptr<const ConnectionManagerConfig>(std::move(config));
 }
 

@@ -1,14 +1,17 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "match/path_normalizer.h"
 #include "match/route_table.h"
 #include "proxy/accesslog/access_log.h"
 #include "proxy/http/filter.h"
+#include "proxy/http/forwarded_client_cert.h"
 #include "proxy/http/http1/parser.h"
 #include "proxy/http/http2/codec_stats.h"
 #include "proxy/http/http2/protocol_options.h"
@@ -127,6 +130,15 @@ struct ConnectionManagerConfig {
   bool proxy_100_continue = false;
   bool strip_any_host_port = false;
   std::string via;
+  // normalize_path, merge_slashes and path_with_escaped_slashes_action, applied to :path
+  // before routing and before any HTTP filter.
+  PathNormalizer::Options path_normalization;
+  // x-forwarded-client-cert: what the workload learns of a mTLS caller (default: removed).
+  ForwardClientCertConfig forward_client_cert;
+  // Network filters that run before this one in the filter chain (envoy.filters.network.rbac):
+  // each is asked once, when the connection's first bytes arrive; false closes the connection.
+  // Set by the listener that owns the chain.
+  std::vector<std::function<bool(const network::Connection&)>> connection_checks;
 
   std::shared_ptr<stats::Scope> scope;
   std::unique_ptr<ConnectionManagerStats> stats;

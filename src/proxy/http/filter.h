@@ -91,6 +91,24 @@ class StreamDecoderFilter {
 
 using StreamDecoderFilterPtr = std::unique_ptr<StreamDecoderFilter>;
 
+// A decoder filter that decides on the request headers alone: body and trailers pass through
+// (Envoy's PassThroughDecoderFilter). Subclasses implement decodeHeaders.
+class PassThroughDecoderFilter : public StreamDecoderFilter {
+ public:
+  void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& callbacks) override {
+    callbacks_ = &callbacks;
+  }
+  FilterDataStatus decodeData(network::Buffer&, bool) override {
+    return FilterDataStatus::kContinue;
+  }
+  FilterTrailersStatus decodeTrailers(HeaderMap&) override {
+    return FilterTrailersStatus::kContinue;
+  }
+
+ protected:
+  StreamDecoderFilterCallbacks* callbacks_ = nullptr;
+};
+
 // The response side of a filter: sees the response headers on their way to
 // the client, filters in reverse chain order (as Envoy runs encoder filters),
 // before the connection manager adds date, server and framing. Local replies

@@ -91,6 +91,8 @@ class Connection : public DeferredDeletable {
   virtual std::string_view negotiatedProtocol() const = 0;
   // The TLS peer's certificate; null on plaintext connections or when the peer sent none.
   virtual const PeerCertificateInfo* peerCertificate() const { return nullptr; }
+  // The certificate this side presented on a TLS connection; null otherwise.
+  virtual const PeerCertificateInfo* localCertificate() const { return nullptr; }
   virtual bool secure() const { return false; }
   virtual std::string_view requestedServerName() const { return {}; }
   virtual EventLoop& loop() = 0;

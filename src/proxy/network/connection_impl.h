@@ -52,6 +52,9 @@ class ConnectionImpl final : public Connection, public TransportSocketCallbacks 
   const PeerCertificateInfo* peerCertificate() const override {
     return transport_->peerCertificate();
   }
+  const PeerCertificateInfo* localCertificate() const override {
+    return transport_->localCertificate();
+  }
   EventLoop& loop() override { return loop_; }
 
   // TransportSocketCallbacks

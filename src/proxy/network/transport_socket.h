@@ -25,6 +25,7 @@ struct PeerCertificateInfo {
   std::chrono::system_clock::time_point not_after;
   // A validation context was configured and the certificate passed it (chain and SAN checks).
   bool validated = false;
+  std::string sha256;  // lower-case hex of the DER certificate's SHA-256 (XFCC's Hash)
 };
 
 // What a transport socket may ask of the connection that owns it.
@@ -69,6 +70,8 @@ class TransportSocket {
   virtual std::string_view failureReason() const = 0;
   // Null unless a handshake completed and the peer presented a certificate.
   virtual const PeerCertificateInfo* peerCertificate() const { return nullptr; }
+  // The certificate this side presented (same fields); null on plaintext or when none was sent.
+  virtual const PeerCertificateInfo* localCertificate() const { return nullptr; }
   // True for TLS: the connection is encrypted (":scheme" https, x-forwarded-proto).
   virtual bool secure() const { return false; }
   // The SNI the client asked for (server side), empty when none.

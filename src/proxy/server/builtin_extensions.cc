@@ -3,6 +3,8 @@
 #include "proxy/filters/buffer/buffer_filter.h"
 #include "proxy/filters/cors/cors_filter.h"
 #include "proxy/filters/fault/fault_filter.h"
+#include "proxy/filters/jwt_authn/jwt_authn_filter.h"
+#include "proxy/filters/rbac/rbac_filter.h"
 #include "proxy/filters/router/config.h"
 
 namespace sheave::server {
@@ -11,6 +13,8 @@ void registerBuiltinHttpFilters(http::FilterRegistry& registry) {
   buffer::registerBufferFilter(registry);
   cors::registerCorsFilter(registry);
   fault::registerFaultFilter(registry);
+  jwt_authn::registerJwtAuthnFilter(registry);
+  rbac::registerRbacFilter(registry);
   router::registerRouterFilter(registry);
 }
 

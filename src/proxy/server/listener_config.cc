@@ -6,6 +6,7 @@
 #include "envoy/extensions/filters/listener/original_dst/v3/original_dst.pb.h"
 #include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "envoy/extensions/filters/network/rbac/v3/rbac.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "proxy/config/proto_json.h"
 
@@ -165,13 +166,31 @@ Status buildChain(const envoy::config::listener::v3::FilterChain& chain, const s
     }
     out.transport_socket_factory = std::move(factory).value();
   }
-  if (chain.filters_size() != 1) {
+  if (chain.filters_size() == 0) {
     return invalidArgument(where +
-                           ".filters: exactly one network filter "
-                           "(http_connection_manager or tcp_proxy) is supported for now");
+                           ".filters: a network filter (http_connection_manager or "
+                           "tcp_proxy) is required");
   }
-  const auto& filter = chain.filters(0);
-  const std::string fwhere = where + ".filters[0].typed_config";
+  // envoy.filters.network.rbac filters may come first; the last filter is the terminal one.
+  const int terminal = chain.filters_size() - 1;
+  for (int i = 0; i < terminal; ++i) {
+    const auto& f = chain.filters(i);
+    const std::string rwhere = where + ".filters[" + std::to_string(i) + "].typed_config";
+    if (typeName(f.typed_config()) != rbac::kNetworkRbacTypeName) {
+      return invalidArgument(rwhere +
+                             ": only envoy.filters.network.rbac may precede the "
+                             "terminal network filter (http_connection_manager or "
+                             "tcp_proxy)");
+    }
+    auto proto = config::unpackTypedConfig<envoy::extensions::filters::network::rbac::v3::RBAC>(
+        f.typed_config(), rwhere);
+    if (!proto.ok()) return std::move(proto).error();
+    auto built = rbac::NetworkRbacConfig::create(*proto, context.stats_root);
+    if (!built.ok()) return std::move(built).error().at(rwhere);
+    out.network_rbac.push_back(std::move(built).value());
+  }
+  const auto& filter = chain.filters(terminal);
+  const std::string fwhere = where + ".filters[" + std::to_string(terminal) + "].typed_config";
   const std::string_view type = typeName(filter.typed_config());
   if (type == kHcmType) {
     auto hcm = config::unpackTypedConfig<
@@ -186,6 +205,10 @@ Status buildChain(const envoy::config::listener::v3::FilterChain& chain, const s
     // The listener's buffer limit bounds what a filter may buffer per request.
     auto mutable_config = std::const_pointer_cast<http::ConnectionManagerConfig>(*built);
     mutable_config->buffer_limit_bytes = buffer_limit;
+    for (const auto& rbac : out.network_rbac) {
+      mutable_config->connection_checks.emplace_back(
+          [rbac](const network::Connection& connection) { return rbac->check(connection); });
+    }
     out.http = std::move(built).value();
   } else if (type == kTcpProxyType) {
     auto tcp =
@@ -195,6 +218,11 @@ Status buildChain(const envoy::config::listener::v3::FilterChain& chain, const s
     auto built = tcp_proxy::TcpProxyConfig::create(*tcp, context.stats_root, context.access_logs,
                                                    context.cluster_exists);
     if (!built.ok()) return std::move(built).error().at(fwhere);
+    auto mutable_tcp = std::const_pointer_cast<tcp_proxy::TcpProxyConfig>(*built);
+    for (const auto& rbac : out.network_rbac) {
+      mutable_tcp->connection_checks.emplace_back(
+          [rbac](const network::Connection& connection) { return rbac->check(connection); });
+    }
     out.tcp = std::move(built).value();
   } else {
     return invalidArgument(fwhere + ": unsupported network filter type '" + std::string(type) +

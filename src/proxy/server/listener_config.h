@@ -10,6 +10,7 @@
 #include "common/result.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "match/filter_chain_matcher.h"
+#include "proxy/filters/rbac/rbac_filter.h"
 #include "proxy/filters/tcp_proxy/tcp_proxy.h"
 #include "proxy/http/connection_manager_config.h"
 #include "proxy/network/tls/tls_socket_factory.h"
@@ -49,11 +50,14 @@ struct ListenerFilterStats {
 };
 
 // One Listener.filter_chains[] entry (or the default_filter_chain): its transport socket and
-// its one network filter, which ends in either an HTTP connection manager or a TCP proxy.
+// its network filters: optional RBAC filters, then either an HTTP connection manager or a TCP
+// proxy.
 struct FilterChainConfig {
   std::string name;  // FilterChain.name, or "filter_chains[i]" / "default_filter_chain"
   std::shared_ptr<const http::ConnectionManagerConfig> http;
   std::shared_ptr<const tcp_proxy::TcpProxyConfig> tcp;
+  // envoy.filters.network.rbac filters configured before the terminal filter, in order.
+  std::vector<std::shared_ptr<const rbac::NetworkRbacConfig>> network_rbac;
   // DownstreamTlsContext; null: plaintext (raw_buffer).
   std::shared_ptr<network::tls::TlsSocketFactory> transport_socket_factory;
 };

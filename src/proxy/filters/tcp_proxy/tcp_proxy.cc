@@ -202,6 +202,18 @@ void TcpProxySession::onUpstreamConnected() {
 }
 
 void TcpProxySession::onDownstreamData(network::Buffer& data, bool end_stream) {
+  if (!checked_ && data.length() > 0) {
+    // Envoy's ONE_TIME_ON_FIRST_BYTE: the TLS handshake (and so the peer's identity) is done by
+    // the time the first bytes arrive.
+    checked_ = true;
+    for (const auto& check : config_->connection_checks) {
+      if (!check(*downstream_)) {
+        data.drain(data.length());
+        downstream_->close(network::ConnectionCloseType::kNoFlush);
+        return;
+      }
+    }
+  }
   resetIdleTimer();
   info_.bytes_received += data.length();
   config_->stats->downstream_cx_rx_bytes_total.inc(data.length());

@@ -46,6 +46,9 @@ struct TcpProxyConfig {
   std::chrono::milliseconds max_downstream_connection_duration{0};
   uint32_t max_connect_attempts = 1;
   std::vector<std::shared_ptr<const accesslog::AccessLog>> access_logs;
+  // Network filters before the proxy that decide on the first bytes (envoy.filters.network.rbac):
+  // a false closes the connection before any byte reaches the upstream.
+  std::vector<std::function<bool(const network::Connection&)>> connection_checks;
   std::shared_ptr<stats::Scope> scope;
   std::unique_ptr<TcpProxyStats> stats;
 
@@ -110,6 +113,7 @@ class TcpProxySession : public network::DeferredDeletable {
   bool downstream_closed_ = false;
   bool upstream_closed_ = false;
   bool finished_ = false;
+  bool checked_ = false;
 };
 
 }  // namespace sheave::tcp_proxy

@@ -888,6 +888,16 @@ PeerCertificateInfo describeCertificate(X509* cert) {
   }
   info.not_before = asn1Time(X509_get0_notBefore(cert));
   info.not_after = asn1Time(X509_get0_notAfter(cert));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (X509_digest(cert, EVP_sha256(), digest, &digest_len) == 1) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    info.sha256.reserve(digest_len * 2);
+    for (unsigned int i = 0; i < digest_len; ++i) {
+      info.sha256 += kHex[digest[i] >> 4];
+      info.sha256 += kHex[digest[i] & 0xf];
+    }
+  }
   return info;
 }
 

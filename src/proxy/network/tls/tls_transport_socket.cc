@@ -161,6 +161,7 @@ void TlsTransportSocket::onHandshakeDone() {
     peer_ = describeCertificate(peer);
     peer_->validated = context_->hasValidation() && SSL_get_verify_result(ssl_) == X509_V_OK;
   }
+  if (X509* local = SSL_get_certificate(ssl_)) local_ = describeCertificate(local);
   callbacks_->raiseEvent(ConnectionEvent::kConnected);
   // Application data written while the handshake ran is waiting for a write edge that may
   // already have passed.

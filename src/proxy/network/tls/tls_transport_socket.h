@@ -35,6 +35,9 @@ class TlsTransportSocket final : public TransportSocket {
   void closeSocket(ConnectionEvent event) override;
   std::string_view failureReason() const override { return failure_reason_; }
   const PeerCertificateInfo* peerCertificate() const override { return peer_ ? &*peer_ : nullptr; }
+  const PeerCertificateInfo* localCertificate() const override {
+    return local_ ? &*local_ : nullptr;
+  }
   bool secure() const override { return true; }
   std::string_view requestedServerName() const override;
 
@@ -62,6 +65,7 @@ class TlsTransportSocket final : public TransportSocket {
   std::string failure_reason_;
   std::string verify_detail_;  // filled by the verify callback
   std::optional<PeerCertificateInfo> peer_;
+  std::optional<PeerCertificateInfo> local_;
   size_t bytes_to_retry_ = 0;  // SSL_write wants the same length again after WANT_WRITE
   int last_errno_ = 0;         // from the BIO, for failures OpenSSL reports as SYSCALL
   bool handshake_complete_ = false;
