@@ -1,10 +1,12 @@
 #include "control/compiler/cluster_generator.h"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 #include <set>
 
 #include "control/compiler/endpoint_generator.h"
+#include "control/compiler/istio_tls_context.h"
 #include "control/compiler/names.h"
 #include "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
@@ -34,10 +36,7 @@ void setDuration(google::protobuf::Duration* out, std::chrono::nanoseconds d) {
   out->set_nanos(static_cast<int32_t>((d % std::chrono::seconds(1)).count()));
 }
 
-void setAdsSource(core::ConfigSource* source) {
-  source->mutable_ads();
-  source->set_resource_api_version(core::V3);
-}
+void setAdsSource(core::ConfigSource* source) { setAdsConfigSource(source); }
 
 // What shapes one outbound cluster besides its policy.
 struct ClusterTarget {
@@ -69,17 +68,8 @@ tls::UpstreamTlsContext istioMutualContext(const std::vector<std::string>& sans,
                                            bool http2) {
   tls::UpstreamTlsContext context;
   auto* common = context.mutable_common_tls_context();
-  auto* cert = common->add_tls_certificate_sds_secret_configs();
-  cert->set_name(std::string(kSdsDefaultSecretName));
-  setAdsSource(cert->mutable_sds_config());
-  auto* combined = common->mutable_combined_validation_context();
-  for (const std::string& san : sans) {
-    combined->mutable_default_validation_context()->add_match_subject_alt_names()->set_exact(san);
-  }
-  combined->mutable_default_validation_context();
-  auto* root = combined->mutable_validation_context_sds_secret_config();
-  root->set_name(std::string(kSdsRootSecretName));
-  setAdsSource(root->mutable_sds_config());
+  auto* validation = setIstioSdsCertificates(common);
+  for (const std::string& san : sans) validation->add_match_subject_alt_names()->set_exact(san);
   // Istio's in-mesh ALPN: the peer's inbound chain selects mTLS by "istio".
   common->add_alpn_protocols("istio-peer-exchange");
   common->add_alpn_protocols("istio");
@@ -438,8 +428,11 @@ cluster::Cluster buildOutbound(const ClusterTarget& target, const PushContext& p
   return c;
 }
 
-cluster::Cluster buildInbound(const ProxyContext::ServiceInstance& instance,
-                              const MeshConfig& mesh) {
+// `endpoint` is a Sidecar ingress defaultEndpoint ("127.0.0.1:8080"; Istio also allows
+// "0.0.0.0:8080", the workload's address, which on loopback is 127.0.0.1 as well). Empty: the
+// instance's port on loopback.
+cluster::Cluster buildInbound(const ProxyContext::ServiceInstance& instance, const MeshConfig& mesh,
+                              std::string_view endpoint = {}) {
   cluster::Cluster c;
   c.set_name(inboundClusterName(instance.target_port));
   // Istio uses ORIGINAL_DST here when it captures with TPROXY; a STATIC
@@ -456,6 +449,16 @@ cluster::Cluster buildInbound(const ProxyContext::ServiceInstance& instance,
                      ->mutable_socket_address();
   socket->set_address("127.0.0.1");
   socket->set_port_value(instance.target_port);
+  if (auto colon = endpoint.rfind(':'); colon != std::string_view::npos) {
+    std::string_view host = endpoint.substr(0, colon);
+    std::string_view digits = endpoint.substr(colon + 1);
+    uint32_t port = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec == std::errc() && end == digits.data() + digits.size() && port > 0 && port <= 65535) {
+      socket->set_port_value(port);
+      if (!host.empty() && host != "0.0.0.0") socket->set_address(std::string(host));
+    }
+  }
   *c.mutable_circuit_breakers()->add_thresholds() = defaultThresholds();
   if (isHttp2(instance.protocol)) {
     HttpProtocolOptions options;
@@ -550,11 +553,24 @@ std::vector<cluster::Cluster> generateClusters(const ProxyContext& proxy, const 
     if (!names.insert(target.name).second) continue;
     clusters.push_back(buildOutbound(target, push));
   }
-  for (const ProxyContext::ServiceInstance& instance : proxy.service_instances) {
-    if (instance.target_port == 0) continue;
-    std::string name = inboundClusterName(instance.target_port);
-    if (!names.insert(name).second) continue;
-    clusters.push_back(buildInbound(instance, push.mesh()));
+  const Resource<Sidecar>* sidecar = scope->sidecar();
+  if (sidecar != nullptr && !sidecar->spec.ingress.empty()) {
+    // Sidecar ingress listeners replace the service instances, each with its defaultEndpoint.
+    for (const auto& ingress : sidecar->spec.ingress) {
+      if (!ingress.port.has_value() || ingress.port->number == 0) continue;
+      ProxyContext::ServiceInstance instance;
+      instance.target_port = ingress.port->number;
+      instance.protocol = parseProtocol(ingress.port->protocol);
+      if (!names.insert(inboundClusterName(instance.target_port)).second) continue;
+      clusters.push_back(buildInbound(instance, push.mesh(), ingress.default_endpoint));
+    }
+  } else {
+    for (const ProxyContext::ServiceInstance& instance : proxy.service_instances) {
+      if (instance.target_port == 0) continue;
+      std::string name = inboundClusterName(instance.target_port);
+      if (!names.insert(name).second) continue;
+      clusters.push_back(buildInbound(instance, push.mesh()));
+    }
   }
 
   cluster::Cluster black_hole;

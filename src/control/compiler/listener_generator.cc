@@ -8,6 +8,9 @@
 #include <string_view>
 #include <utility>
 
+#include "control/compiler/authorization_policy_builder.h"
+#include "control/compiler/deterministic_any.h"
+#include "control/compiler/istio_tls_context.h"
 #include "control/compiler/names.h"
 #include "control/registry/protocol.h"
 #include "envoy/config/core/v3/address.pb.h"
@@ -21,6 +24,7 @@
 #include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
 
 namespace sheave::control {
 namespace {
@@ -603,26 +607,76 @@ struct InboundChainConfig {
   }
 };
 
-// One filter chain match variant for an inbound port. Plaintext only for
-// now; PeerAuthentication will add TLS variants (transport_protocol "tls",
-// Istio's ALPNs, a DownstreamTlsContext) next to these, which is why a port
-// maps to a list of options rather than one chain.
+// One filter chain match variant for an inbound port (Istio's
+// FilterChainMatchOptions): which bytes it accepts and whether it
+// terminates the mesh's mTLS.
 struct InboundMatchOption {
   ListenerProtocol protocol = ListenerProtocol::kTcp;  // kHttp or kTcp
   std::vector<std::string> application_protocols;
   std::string transport_protocol;
+  bool mtls = false;
 };
 
-std::vector<InboundMatchOption> plaintextMatchOptions(ListenerProtocol lp) {
+// The ALPNs Istio's clients offer inside mTLS: HTTP detected by the client
+// sidecar, and everything a sidecar sends (TCP, or HTTP without the ALPN
+// override).
+const std::vector<std::string>& mtlsHttpAlpns() {
+  static const std::vector<std::string> kAlpns{"istio-http/1.0", "istio-http/1.1", "istio-h2"};
+  return kAlpns;
+}
+const std::vector<std::string>& mtlsTcpAlpns() {
+  static const std::vector<std::string> kAlpns{"istio-peer-exchange", "istio"};
+  return kAlpns;
+}
+const std::vector<std::string>& allMtlsAlpns() {
+  static const std::vector<std::string> kAlpns{"istio", "istio-peer-exchange", "istio-http/1.0",
+                                               "istio-http/1.1", "istio-h2"};
+  return kAlpns;
+}
+
+// Istio's getFilterChainMatchOptions. STRICT has no raw_buffer option at
+// all, so a plaintext client finds no chain and is closed. In PERMISSIVE,
+// TLS that is not the mesh's (no istio ALPN: an application's own TLS) goes
+// to a TCP chain untouched, so it is never terminated twice; inside mTLS,
+// TLS/HTTPS ports are TCP chains and forward the application's TLS as bytes.
+std::vector<InboundMatchOption> matchOptions(ListenerProtocol lp, MutualTLSMode mode) {
   std::string raw(kRawBufferTransport);
-  switch (lp) {
-    case ListenerProtocol::kHttp:
-      return {{ListenerProtocol::kHttp, {}, raw}};
-    case ListenerProtocol::kAuto:
-      return {{ListenerProtocol::kHttp, plaintextHttpAlpns(), raw},
-              {ListenerProtocol::kTcp, {}, raw}};
+  std::string tls(kTlsTransport);
+  constexpr auto kHttp = ListenerProtocol::kHttp;
+  constexpr auto kTcp = ListenerProtocol::kTcp;
+  switch (mode) {
+    case MutualTLSMode::kStrict:
+      switch (lp) {
+        case kHttp:
+          return {{kHttp, {}, tls, true}};
+        case ListenerProtocol::kAuto:
+          return {{kHttp, mtlsHttpAlpns(), tls, true}, {kTcp, {}, tls, true}};
+        default:
+          return {{kTcp, {}, tls, true}};
+      }
+    case MutualTLSMode::kPermissive:
+      switch (lp) {
+        case kHttp:
+          return {{kHttp, allMtlsAlpns(), tls, true}, {kHttp, {}, raw, false}};
+        case ListenerProtocol::kAuto:
+          return {{kHttp, mtlsHttpAlpns(), tls, true},
+                  {kHttp, plaintextHttpAlpns(), raw, false},
+                  {kTcp, mtlsTcpAlpns(), tls, true},
+                  {kTcp, {}, raw, false},
+                  {kTcp, {}, tls, false}};
+        default:
+          return {
+              {kTcp, allMtlsAlpns(), tls, true}, {kTcp, {}, tls, false}, {kTcp, {}, raw, false}};
+      }
     default:
-      return {{ListenerProtocol::kTcp, {}, raw}};
+      switch (lp) {
+        case kHttp:
+          return {{kHttp, {}, raw, false}};
+        case ListenerProtocol::kAuto:
+          return {{kHttp, plaintextHttpAlpns(), raw, false}, {kTcp, {}, raw, false}};
+        default:
+          return {{kTcp, {}, raw, false}};
+      }
   }
 }
 
@@ -651,9 +705,32 @@ envoy::config::route::v3::RouteConfiguration inboundRouteConfig(const InboundCha
   return rc;
 }
 
-std::vector<Filter> inboundFilters(const InboundChainConfig& cc, ListenerProtocol lp) {
+void setInboundPathNormalization(HttpConnectionManager& hcm,
+                                 MeshConfig::PathNormalization normalization) {
+  using PathNormalization = MeshConfig::PathNormalization;
+  hcm.mutable_normalize_path()->set_value(normalization != PathNormalization::kNone);
+  hcm.set_merge_slashes(normalization == PathNormalization::kMergeSlashes ||
+                        normalization == PathNormalization::kDecodeAndMergeSlashes);
+  if (normalization == PathNormalization::kDecodeAndMergeSlashes) {
+    hcm.set_path_with_escaped_slashes_action(HttpConnectionManager::UNESCAPE_AND_FORWARD);
+  }
+}
+
+std::vector<Filter> inboundFilters(const ListenerInputs& inputs, const InboundChainConfig& cc,
+                                   ListenerProtocol lp) {
   if (lp == ListenerProtocol::kHttp) {
     auto hcm = baseConnectionManager(cc.httpStatPrefix(), isHttp2(cc.protocol));
+    // Authentication and authorization run first, so that a denied request
+    // never reaches fault injection or the router.
+    if (!inputs.inbound_http_filters.empty()) {
+      auto* filters = hcm.mutable_http_filters();
+      std::vector<envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter>
+          rest(filters->begin(), filters->end());
+      filters->Clear();
+      for (const auto& f : inputs.inbound_http_filters) *filters->Add() = f;
+      for (auto& f : rest) *filters->Add() = std::move(f);
+    }
+    setInboundPathNormalization(hcm, inputs.mesh->path_normalization);
     // The workload learns who called it from x-forwarded-client-cert once
     // mTLS is on.
     hcm.set_forward_client_cert_details(HttpConnectionManager::APPEND_FORWARD);
@@ -664,19 +741,39 @@ std::vector<Filter> inboundFilters(const InboundChainConfig& cc, ListenerProtoco
     *hcm.mutable_route_config() = inboundRouteConfig(cc);
     return {hcmFilter(hcm)};
   }
-  return {tcpProxyFilter(cc.cluster, cc.cluster)};
+  std::vector<Filter> out(inputs.inbound_network_filters.begin(),
+                          inputs.inbound_network_filters.end());
+  out.push_back(tcpProxyFilter(cc.cluster, cc.cluster));
+  return out;
 }
 
-std::vector<FilterChain> inboundChains(const InboundChainConfig& cc) {
+// The passthrough chains follow the workload-wide mode; a workload port
+// follows its portLevelMtls, if any.
+MutualTLSMode inboundMode(const ListenerInputs& inputs, const InboundChainConfig& cc) {
+  if (!inputs.peer_authentication.has_value()) return MutualTLSMode::kDisable;
+  return cc.passthrough ? inputs.peer_authentication->mode()
+                        : inputs.peer_authentication->modeFor(cc.target_port);
+}
+
+std::vector<FilterChain> inboundChains(const ListenerInputs& inputs, const InboundChainConfig& cc) {
   std::vector<FilterChain> out;
-  for (const auto& option : plaintextMatchOptions(listenerProtocolOf(cc.protocol))) {
+  for (const auto& option :
+       matchOptions(listenerProtocolOf(cc.protocol), inboundMode(inputs, cc))) {
     FilterChain chain;
     chain.set_name(cc.name(option.protocol));
     auto* match = chain.mutable_filter_chain_match();
     if (cc.target_port > 0) match->mutable_destination_port()->set_value(cc.target_port);
     match->set_transport_protocol(option.transport_protocol);
     for (const auto& alpn : option.application_protocols) match->add_application_protocols(alpn);
-    for (auto& filter : inboundFilters(cc, option.protocol)) *chain.add_filters() = filter;
+    if (option.mtls) {
+      auto* socket = chain.mutable_transport_socket();
+      socket->set_name("envoy.transport_sockets.tls");
+      socket->mutable_typed_config()->PackFrom(istioInboundTlsContext(
+          inputs.mesh->trust_domain, option.protocol == ListenerProtocol::kHttp));
+    }
+    for (auto& filter : inboundFilters(inputs, cc, option.protocol)) {
+      *chain.add_filters() = std::move(filter);
+    }
     out.push_back(std::move(chain));
   }
   return out;
@@ -861,10 +958,10 @@ std::vector<Listener> buildInbound(const ListenerInputs& inputs, const std::stri
   passthrough.cluster = std::string(isIpv6(wildcard) ? kInboundPassthroughClusterIpv6
                                                      : kInboundPassthroughClusterIpv4);
   passthrough.bind = wildcard;
-  for (auto& chain : inboundChains(passthrough)) virtual_chains.push_back(std::move(chain));
+  for (auto& chain : inboundChains(inputs, passthrough)) virtual_chains.push_back(std::move(chain));
 
   for (const auto& cc : inboundChainConfigs(inputs, wildcard, errors)) {
-    auto chains = inboundChains(cc);
+    auto chains = inboundChains(inputs, cc);
     if (cc.bind_to_port) {
       out.push_back(inboundListener(inputs, cc.name(ListenerProtocol::kTcp), cc.bind,
                                     cc.target_port, /*bind_to_port=*/true, std::move(chains)));
@@ -897,6 +994,39 @@ bool egressHostMatches(std::string_view host_entry, const Service& service,
                suffix;
   }
   return service.hostname == dns;
+}
+
+void setInboundSecurity(ListenerInputs* inputs, const ConfigSet& config,
+                        const JwksResolver& jwks_resolver, std::vector<ResourceError>* errors) {
+  if (inputs == nullptr || inputs->proxy == nullptr || inputs->mesh == nullptr) return;
+  const ProxyContext& proxy = *inputs->proxy;
+  const MeshConfig& mesh = *inputs->mesh;
+  inputs->peer_authentication = PeerAuthenticationPolicy::forWorkload(
+      config.peer_authentications, mesh.root_namespace, proxy.namespace_name, proxy.labels);
+
+  JwtAuthnInputs jwt;
+  jwt.root_namespace = mesh.root_namespace;
+  jwt.workload_namespace = proxy.namespace_name;
+  jwt.labels = proxy.labels;
+  jwt.jwks_resolver = jwks_resolver;
+  auto request_authentications = requestAuthenticationsFor(
+      config.request_authentications, jwt.root_namespace, jwt.workload_namespace, jwt.labels);
+
+  AuthorizationInputs authz;
+  authz.root_namespace = mesh.root_namespace;
+  authz.workload_namespace = proxy.namespace_name;
+  authz.labels = proxy.labels;
+  authz.jwt_issuers = jwtIssuers(request_authentications);
+  auto rbac = buildAuthorizationFilters(config.authorization_policies, authz, errors);
+
+  inputs->inbound_http_filters.clear();
+  if (auto jwt_config = buildJwtAuthentication(request_authentications, jwt, errors)) {
+    auto& filter = inputs->inbound_http_filters.emplace_back();
+    filter.set_name("envoy.filters.http.jwt_authn");
+    packDeterministicInto(*jwt_config, filter.mutable_typed_config());
+  }
+  for (auto& filter : rbac.http) inputs->inbound_http_filters.push_back(std::move(filter));
+  inputs->inbound_network_filters = std::move(rbac.network);
 }
 
 std::vector<envoy::config::listener::v3::Listener> buildSidecarListeners(

@@ -1,14 +1,19 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "control/compiler/jwt_authn_builder.h"
 #include "control/compiler/mesh_config.h"
+#include "control/compiler/peer_authentication_policy.h"
 #include "control/compiler/proxy_context.h"
+#include "control/model/config_set.h"
 #include "control/model/resource.h"
 #include "control/model/sidecar.h"
 #include "control/registry/service.h"
 #include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 
 namespace sheave::control {
 
@@ -33,6 +38,21 @@ struct ListenerInputs {
   // listeners are traced as "<name>.<namespace>:<port>/*", as in Istio.
   std::string sidecar_name;
   std::string sidecar_namespace;
+
+  // Inbound security of the proxy's workload. The effective
+  // PeerAuthentication decides per workload port whether its chains accept
+  // mTLS (STRICT), mTLS and plaintext (PERMISSIVE) or plaintext (DISABLE);
+  // without one (nullopt) every inbound chain is plaintext, as before
+  // security was compiled.
+  std::optional<PeerAuthenticationPolicy> peer_authentication;
+  // HTTP filters every inbound HCM (workload ports and the HTTP passthrough
+  // chain) runs ahead of its own filters, in this order: jwt_authn, then the
+  // RBAC filters (DENY before ALLOW); see jwt_authn_builder.h and
+  // authorization_policy_builder.h.
+  std::vector<envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter>
+      inbound_http_filters;
+  // Network filters every inbound TCP chain runs before its tcp_proxy (RBAC).
+  std::vector<envoy::config::listener::v3::Filter> inbound_network_filters;
 };
 
 // The listeners Istio's sidecar gets (LDS), sorted by name:
@@ -48,6 +68,15 @@ struct ListenerInputs {
 // reported in `errors` (may be null).
 std::vector<envoy::config::listener::v3::Listener> buildSidecarListeners(
     const ListenerInputs& inputs, std::vector<ResourceError>* errors);
+
+// Fills inputs' security fields for inputs->proxy's workload (its namespace
+// and labels) from the config: the effective PeerAuthentication, the
+// jwt_authn filter of the RequestAuthentications that select it, and the
+// RBAC filters of its AuthorizationPolicies (HTTP and TCP), with the
+// mesh's root namespace. Problems (unknown jwksUri, bad policy values) go to
+// `errors` (may be null); the rest still applies.
+void setInboundSecurity(ListenerInputs* inputs, const ConfigSet& config,
+                        const JwksResolver& jwks_resolver, std::vector<ResourceError>* errors);
 
 // Whether a Sidecar egress `hosts` entry ("ns/dnsName": "./*", "*/x.com",
 // "prod/*.svc.cluster.local", "~/*") selects a service. `sidecar_namespace`

@@ -13,8 +13,9 @@ namespace sheave::control {
 // The mesh-wide settings Istio keeps in its MeshConfig, as far as the
 // compiler uses them; the defaults are Istio's.
 struct MeshConfig {
-  // Where mesh-wide defaults (Sidecar, PeerAuthentication, ...) live.
-  std::string root_namespace = "istio-system";
+  // Where mesh-wide defaults (Sidecar, PeerAuthentication, ...) live. Istio's
+  // is istio-system; Sheave's own control plane lives in sheave-system.
+  std::string root_namespace = "sheave-system";
   std::string trust_domain = std::string(kDefaultTrustDomain);
   std::string domain_suffix = std::string(kDefaultDomainSuffix);
   // outboundTrafficPolicy.mode when no Sidecar says otherwise.
@@ -28,6 +29,12 @@ struct MeshConfig {
   // enableAutoMtls: clusters to in-mesh endpoints use ISTIO_MUTUAL unless a DestinationRule sets
   // tls.
   bool enable_auto_mtls = true;
+  // pathNormalization.normalization: how inbound HTTP paths are normalized
+  // before AuthorizationPolicy sees them. BASE (Istio's default) resolves
+  // "." and ".." segments; MERGE_SLASHES also collapses "//";
+  // DECODE_AND_MERGE_SLASHES also decodes %2F and %5C.
+  enum class PathNormalization { kNone, kBase, kMergeSlashes, kDecodeAndMergeSlashes };
+  PathNormalization path_normalization = PathNormalization::kBase;
 };
 
 }  // namespace sheave::control

@@ -255,6 +255,9 @@ std::vector<xds::NamedResource> MeshProvider::generateFor(const ProxyContext& pr
       inputs.sidecar_name = sidecar->metadata.name;
       inputs.sidecar_namespace = sidecar->metadata.namespace_name;
     }
+    // PeerAuthentication, AuthorizationPolicy and RequestAuthentication for this workload.
+    // jwksUri is not fetched yet: such issuers get an empty key set (their tokens fail).
+    setInboundSecurity(&inputs, push.config(), nullptr, &errors);
     addNamed(out, buildSidecarListeners(inputs, &errors), wanted);
   } else if (type_url == xds::kRouteType) {
     auto scope = push.scopeFor(proxy);

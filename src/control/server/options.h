@@ -15,7 +15,7 @@ struct ControlOptions {
   std::string http_address = "127.0.0.1:15014";
   std::string domain_suffix = "cluster.local";
   std::string trust_domain = "cluster.local";
-  std::string root_namespace = "istio-system";
+  std::string root_namespace = "sheave-system";
   OutboundTrafficPolicyMode outbound_traffic_policy = OutboundTrafficPolicyMode::kAllowAny;
   std::string log_level = "info";
   // Istio's PILOT_DEBOUNCE_AFTER and PILOT_DEBOUNCE_MAX.

@@ -122,8 +122,9 @@ TEST(PushContextTest, DestinationRuleLookupOrder) {
       bookinfo() + kubernetesService("a", "alpha", kHttp) +
       // In the service's namespace (default) and in the root namespace.
       destinationRule("reviews", "default", "  host: reviews\n") +
-      destinationRule("root-wild", "istio-system", "  host: \"*.svc.cluster.local\"\n") +
-      destinationRule("root-exact", "istio-system", "  host: ratings.default.svc.cluster.local\n") +
+      destinationRule("root-wild", "sheave-system", "  host: \"*.svc.cluster.local\"\n") +
+      destinationRule("root-exact", "sheave-system",
+                      "  host: ratings.default.svc.cluster.local\n") +
       // alpha's own view of reviews beats the service namespace's.
       destinationRule("alpha-reviews", "alpha",
                       "  host: reviews.default.svc.cluster.local\n  exportTo: [\".\"]\n") +
@@ -177,9 +178,9 @@ TEST(PushContextTest, SidecarSelectionAndEgressHosts) {
       "  namespace: beta\nspec:\n  hosts: [api.example.com, www.other.org]\n"
       "  ports: [{number: 443, name: tls, protocol: TLS}]\n  resolution: DNS\n"
       "  location: MESH_EXTERNAL\n---\n" +
-      // Root default: only its own namespace and istio-system.
-      sidecar("default", "istio-system",
-              "  egress:\n    - hosts: [\"./*\", \"istio-system/*\"]\n"
+      // Root default: only its own namespace and sheave-system.
+      sidecar("default", "sheave-system",
+              "  egress:\n    - hosts: [\"./*\", \"sheave-system/*\"]\n"
               "  outboundTrafficPolicy:\n    mode: REGISTRY_ONLY\n") +
       // default's namespace-wide one: own namespace, beta's example.com hosts, a/alpha by name.
       sidecar("ns-default", "default",
