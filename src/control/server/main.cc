@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/logging.h"
+#include "control/server/ca_server.h"
 #include "control/server/config_watcher.h"
 #include "control/server/http_server.h"
 #include "control/server/mesh_provider.h"
@@ -62,21 +63,47 @@ int main(int argc, char** argv) {
     for (const ResourceError& e : config->errors) SHEAVE_LOG_WARN("config: {}", e.toString());
   }
 
+  std::unique_ptr<CaServer> ca;
+  if (!options.ca_dir.empty()) {
+    CaServerOptions ca_options;
+    ca_options.ca_dir = options.ca_dir;
+    ca_options.trust_domain = options.trust_domain;
+    ca_options.token_dir = options.token_dir;
+    ca_options.workload_cert_ttl = options.workload_cert_ttl;
+    auto created = CaServer::create(ca_options);
+    if (!created.ok()) return fail("--ca-dir: " + created.error().message());
+    ca = std::move(created).value();
+    provider.setTrustBundle(ca->trustBundle());
+    provider.setAuthenticator([&ca](const sheave::control::xds::PeerCredentials& peer) {
+      return ca->authenticateStream(peer);
+    });
+    ca->syncTokens(*(*watcher)->config());
+  }
+
   sheave::control::xds::XdsOptions xds_options;
   xds_options.debounce_after = options.debounce_after;
   xds_options.debounce_max = options.debounce_max;
   sheave::control::xds::XdsServer xds(provider, xds_options);
-  if (auto status = xds.start(options.xds_address); !status.ok()) {
+  if (ca) {
+    // Istio's 15012: the CA and xDS on one TLS port; no plaintext xDS (every stream must prove
+    // its identity with a certificate).
+    xds.addService(ca->service());
+    if (auto status = xds.start(options.secure_xds_address, ca->xdsCredentials()); !status.ok()) {
+      return fail("--secure-xds-address: " + status.error().message());
+    }
+  } else if (auto status = xds.start(options.xds_address); !status.ok()) {
     return fail("--xds-address: " + status.error().message());
   }
   HttpServer http;
   MonitoringEndpoints endpoints(provider, &xds);
+  if (ca) endpoints.addMetricsSource([&ca] { return ca->metrics(); });
   endpoints.install(http);
   if (auto status = http.start(options.http_address); !status.ok()) {
     xds.stop();
     return fail("--http-address: " + status.error().message());
   }
-  auto on_change = [&provider, &xds](const ConfigUpdate& update) {
+  auto on_change = [&provider, &xds, &ca](const ConfigUpdate& update) {
+    if (ca) ca->syncTokens(*update.config);
     provider.update(update.config, update.registry);
     xds.push(update.push);
   };
@@ -88,10 +115,27 @@ int main(int argc, char** argv) {
   // A file written between the first load and the first watch is caught here.
   (*watcher)->reload("startup");
   endpoints.setReady(true);
-  SHEAVE_LOG_INFO("sheave-control ready: ADS on port {}, HTTP on port {}", xds.port(), http.port());
+  SHEAVE_LOG_INFO("sheave-control ready: ADS{} on port {}, HTTP on port {}",
+                  ca ? " and CA over TLS" : "", xds.port(), http.port());
 
   int sig = 0;
-  sigwait(&mask, &sig);
+  if (ca) {
+    // The root is checked hourly; a rotation pushes the new trust bundle (old and new roots) to
+    // every proxy.
+    timespec hourly{3600, 0};
+    for (;;) {
+      sig = sigtimedwait(&mask, nullptr, &hourly);
+      if (sig > 0) break;
+      if (ca->maybeRotate()) {
+        provider.setTrustBundle(ca->trustBundle());
+        sheave::control::xds::PushRequest push;
+        push.reason = "ca-root-rotation";
+        xds.push(push);
+      }
+    }
+  } else {
+    sigwait(&mask, &sig);
+  }
   SHEAVE_LOG_INFO("sheave-control: signal {}, shutting down", sig);
   endpoints.setReady(false);
   (*watcher)->stop();

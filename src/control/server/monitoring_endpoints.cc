@@ -165,6 +165,7 @@ HttpResponse MonitoringEndpoints::metrics() const {
   metric(out, "sheave_xds_rejected_streams", "counter",
          "ADS streams refused (per-peer limit, or no valid node).");
   out += "sheave_xds_rejected_streams " + std::to_string(stats.rejected_streams) + "\n";
+  for (const auto& source : metrics_sources_) out += source();
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = std::move(out);

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "control/server/http_server.h"
 #include "control/server/mesh_provider.h"
@@ -23,6 +25,11 @@ class MonitoringEndpoints {
   // Registers every endpoint on http.
   void install(HttpServer& http);
 
+  // More Prometheus text for /metrics (the CA's citadel_server_*); before install().
+  void addMetricsSource(std::function<std::string()> source) {
+    metrics_sources_.push_back(std::move(source));
+  }
+
   // /ready answers 200 once this is set (config loaded, ADS listening).
   void setReady(bool ready) { ready_.store(ready); }
 
@@ -36,6 +43,7 @@ class MonitoringEndpoints {
   MeshProvider& provider_;
   const xds::XdsServer* xds_;
   std::atomic<bool> ready_{false};
+  std::vector<std::function<std::string()>> metrics_sources_;
 };
 
 }  // namespace sheave::control

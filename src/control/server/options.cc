@@ -27,6 +27,16 @@ Result<ControlOptions> ControlOptions::parse(int argc, char** argv, std::string&
   app.add_option("--domain-suffix", o.domain_suffix, "Kubernetes cluster domain");
   app.add_option("--trust-domain", o.trust_domain, "SPIFFE trust domain");
   app.add_option("--root-namespace", o.root_namespace, "namespace of mesh-wide defaults");
+  app.add_option("--ca-dir", o.ca_dir,
+                 "certificate authority directory (created; Istio's plug-in CA files are used when "
+                 "present); enables the CA and TLS-only, authenticated xDS");
+  app.add_option("--secure-xds-address", o.secure_xds_address,
+                 "xDS and CA over TLS listen address (with --ca-dir)");
+  app.add_option(
+      "--token-dir", o.token_dir,
+      "write a bootstrap token per WorkloadEntry to DIR/<namespace>/<name> (with --ca-dir)");
+  std::string cert_ttl = "24h";
+  app.add_option("--workload-cert-ttl", cert_ttl, "lifetime of workload certificates (e.g. 24h)");
   std::string policy = "ALLOW_ANY";
   app.add_option("--outbound-traffic-policy", policy, "ALLOW_ANY or REGISTRY_ONLY")
       ->check(CLI::IsMember({"ALLOW_ANY", "REGISTRY_ONLY"}));
@@ -57,6 +67,14 @@ Result<ControlOptions> ControlOptions::parse(int argc, char** argv, std::string&
   }
   if (o.domain_suffix.empty()) return invalidArgument("--domain-suffix: must not be empty");
   if (o.trust_domain.empty()) return invalidArgument("--trust-domain: must not be empty");
+  SHEAVE_ASSIGN_OR_RETURN(auto ttl, parseMillis("--workload-cert-ttl", cert_ttl));
+  if (ttl < std::chrono::seconds(60)) {
+    return invalidArgument("--workload-cert-ttl: must be at least 1m");
+  }
+  o.workload_cert_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+  if (!o.token_dir.empty() && o.ca_dir.empty()) {
+    return invalidArgument("--token-dir needs --ca-dir");
+  }
   return o;
 }
 

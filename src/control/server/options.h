@@ -18,6 +18,13 @@ struct ControlOptions {
   std::string root_namespace = "sheave-system";
   OutboundTrafficPolicyMode outbound_traffic_policy = OutboundTrafficPolicyMode::kAllowAny;
   std::string log_level = "info";
+  // The CA (Istio's): with --ca-dir, xDS is served only over TLS on secure_xds_address (Istio's
+  // 15012) together with the IstioCertificateService, and every stream must present a workload
+  // certificate the CA issued.
+  std::string ca_dir;
+  std::string secure_xds_address = "127.0.0.1:15012";
+  std::string token_dir;  // bootstrap token per WorkloadEntry: <dir>/<namespace>/<name>
+  std::chrono::seconds workload_cert_ttl{24 * 3600};  // Istio's DEFAULT_WORKLOAD_CERT_TTL
   // Istio's PILOT_DEBOUNCE_AFTER and PILOT_DEBOUNCE_MAX.
   std::chrono::milliseconds debounce_after{100};
   std::chrono::milliseconds debounce_max{1000};

@@ -24,6 +24,13 @@ Result<Options> Options::parse(int argc, char** argv, std::string& exit_message)
                  "seconds in-flight requests may take to finish after SIGTERM");
   app.add_option("--service-node", o.service_node, "node.id");
   app.add_option("--service-cluster", o.service_cluster, "node.cluster");
+  app.add_option("--workload-token-file", o.workload_token_file,
+                 "bootstrap token that buys this workload's first certificate from the CA on the "
+                 "ADS server (which must be reached over TLS)");
+  int64_t ttl = 0;
+  app.add_option("--secret-ttl", ttl, "requested certificate lifetime in seconds (0: the CA's)");
+  app.add_option("--secret-grace-period-ratio", o.secret_grace_period_ratio,
+                 "renew the certificate after this fraction of its lifetime (default 0.5)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -39,6 +46,11 @@ Result<Options> Options::parse(int argc, char** argv, std::string& exit_message)
     return invalidArgument("a bootstrap is required: -c FILE (or --config-yaml)");
   }
   if (drain < 0) return invalidArgument("--drain-time-s: must not be negative");
+  if (ttl < 0) return invalidArgument("--secret-ttl: must not be negative");
+  o.secret_ttl = std::chrono::seconds(ttl);
+  if (!(o.secret_grace_period_ratio > 0.0 && o.secret_grace_period_ratio < 1.0)) {
+    return invalidArgument("--secret-grace-period-ratio: must be between 0 and 1");
+  }
   o.drain_time = std::chrono::seconds(drain);
   o.mode = mode == "validate" ? Mode::kValidate : Mode::kServe;
   if (o.concurrency == 0) o.concurrency = std::max(1u, std::thread::hardware_concurrency());

@@ -314,10 +314,56 @@ void Server::installSignalHandler() {
       network::kRead);
 }
 
+Status Server::createIdentityProvider() {
+  if (xds_ == nullptr) {
+    return invalidArgument("needs dynamic_resources.ads_config: the CA is the ADS server");
+  }
+  const std::string& name =
+      bootstrap_.dynamic_resources().ads_config().grpc_services(0).envoy_grpc().cluster_name();
+  const envoy::config::cluster::v3::Cluster* xds_cluster = nullptr;
+  for (const auto& c : bootstrap_.static_resources().clusters()) {
+    if (c.name() == name) xds_cluster = &c;
+  }
+  WorkloadCertificateProvider::Options o;
+  if (xds_cluster == nullptr || !xds_cluster->has_transport_socket() ||
+      !xds_cluster->transport_socket().typed_config().UnpackTo(&o.ca_tls)) {
+    return invalidArgument("the ADS cluster '" + name +
+                           "' must use TLS (an UpstreamTlsContext): the token and the "
+                           "certificate travel on it");
+  }
+  o.token_file = options_.workload_token_file;
+  o.ca_authority = name;
+  o.requested_ttl = options_.secret_ttl;
+  o.grace_ratio = options_.secret_grace_period_ratio;
+  identity_ = std::make_unique<WorkloadCertificateProvider>(main_loop_, *secrets_, *store_, random_,
+                                                            std::move(o));
+  identity_cluster_ = name;
+  return okStatus();
+}
+
 void Server::onClustersReady() {
   if (xds_ != nullptr) {
-    SHEAVE_LOG_INFO("static clusters initialized; fetching the dynamic config over ADS");
-    xds_->start([this] { startWorkers(); });
+    auto start_xds = [this] {
+      SHEAVE_LOG_INFO("static clusters initialized; fetching the dynamic config over ADS");
+      xds_->start([this] { startWorkers(); });
+    };
+    if (identity_ != nullptr) {
+      // The CA sits on the ADS server's address: the xds cluster's (static) host.
+      const auto* cluster = clusters_->get(identity_cluster_);
+      auto hosts = cluster != nullptr ? cluster->hosts() : nullptr;
+      if (!hosts || hosts->empty()) {
+        SHEAVE_LOG_ERROR("--workload-token-file: the ADS cluster '{}' has no address",
+                         identity_cluster_);
+        shutdown();
+        return;
+      }
+      identity_->setCaAddress(hosts->front()->address());
+      SHEAVE_LOG_INFO("requesting the workload certificate from the CA at {}",
+                      hosts->front()->address().asString());
+      identity_->start(start_xds);
+      return;
+    }
+    start_xds();
     return;
   }
   startWorkers();
@@ -439,6 +485,12 @@ int Server::run() {
         XdsManager::Context{main_loop_, *store_, *clusters_, *listener_manager_, *listener_context_,
                             random_, *rds_, *secrets_},
         bootstrap_);
+  }
+  if (!options_.workload_token_file.empty()) {
+    if (auto status = createIdentityProvider(); !status.ok()) {
+      SHEAVE_LOG_ERROR("--workload-token-file: {}", status.error().message());
+      return 1;
+    }
   }
   bootstrap_bytes_ = bootstrap_.SerializeAsString();
   bootstrap_.Clear();

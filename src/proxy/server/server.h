@@ -17,6 +17,7 @@
 #include "proxy/server/listener_manager.h"
 #include "proxy/server/options.h"
 #include "proxy/server/worker.h"
+#include "proxy/server/workload_certificate_provider.h"
 #include "proxy/server/xds_manager.h"
 #include "proxy/stats/store.h"
 #include "proxy/upstream/cluster_manager.h"
@@ -42,6 +43,8 @@ class Server {
   Status setupAdmin();
   void installSignalHandler();
   void onClustersReady();
+  // --workload-token-file: the certificate provider, on the ADS cluster's TLS settings.
+  Status createIdentityProvider();
   void startWorkers();
   void startDrain();
   void flushStats();
@@ -91,6 +94,9 @@ class Server {
   std::unique_ptr<RdsManager> rds_;
   // dynamic_resources: the ADS connection and what its updates do.
   std::unique_ptr<XdsManager> xds_;
+  // With --workload-token-file: the workload certificate, before ADS starts.
+  std::unique_ptr<WorkloadCertificateProvider> identity_;
+  std::string identity_cluster_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<network::FileEvent> signal_event_;

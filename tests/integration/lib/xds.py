@@ -74,6 +74,24 @@ def ads_bootstrap(node_id, xds_port, admin_port):
     }
 
 
+def ads_tls_bootstrap(node_id, xds_port, admin_port, root_cert, sni="istiod.sheave-system.svc"):
+    """ads_bootstrap over TLS, as Istio's sidecars reach istiod on 15012: the control plane's certificate is checked
+    against root_cert (a file), and the proxy presents its workload certificate (secret `default`, which
+    --workload-token-file makes the proxy obtain from the CA first)."""
+    b = ads_bootstrap(node_id, xds_port, admin_port)
+    b["static_resources"]["clusters"][0]["transport_socket"] = {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": sni,
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": {"ads": {}}}],
+                "validation_context": {"trusted_ca": {"filename": root_cert}},
+            }}}
+    return b
+
+
 def from_json(message_type, obj):
     """A protobuf message from a JSON-like dict (Envoy's JSON mapping, "@type" for Any)."""
     import json
