@@ -19,7 +19,8 @@ Result<std::unique_ptr<CaServer>> CaServer::create(const CaServerOptions& option
   ca_options.workload_cert_ttl = options.workload_cert_ttl;
   SHEAVE_ASSIGN_OR_RETURN(server->ca_, ca::CertificateAuthority::open(ca_options));
   SHEAVE_ASSIGN_OR_RETURN(server->serving_,
-                          server->ca_->issueServingCertificate(options.serving_names));
+                          ca::ServingCredentials::create(*server->ca_, options.ca_dir + "/serving",
+                                                         options.serving_names));
   server->tokens_ = std::make_shared<ca::BootstrapTokenAuthenticator>();
   server->certificates_ = std::make_shared<ca::CertificateAuthenticator>(*server->ca_);
   server->chain_ = std::make_unique<ca::ChainAuthenticator>(
@@ -29,7 +30,7 @@ Result<std::unique_ptr<CaServer>> CaServer::create(const CaServerOptions& option
 }
 
 std::shared_ptr<grpc::ServerCredentials> CaServer::xdsCredentials() const {
-  return ca::makeServerCredentials(serving_, ca_->trustBundle());
+  return serving_->serverCredentials();
 }
 
 Result<std::string> CaServer::authenticateStream(const xds::PeerCredentials& peer) {
@@ -138,6 +139,9 @@ bool CaServer::maybeRotate() {
     return false;
   }
   if (*rotated) SHEAVE_LOG_WARN("ca: the root certificate was rotated; pushing the new bundle");
+  if (auto refreshed = serving_->maybeRefresh(); !refreshed.ok()) {
+    SHEAVE_LOG_WARN("ca: cannot renew the xDS port's certificate: {}", refreshed.error().message());
+  }
   const auto left = ca_->rootExpiry() - ca_->now();
   if (left < std::chrono::hours(24 * 30)) {
     SHEAVE_LOG_WARN("ca: the root certificate expires in {} days",

@@ -12,6 +12,7 @@
 #include "control/ca/ca_service.h"
 #include "control/ca/certificate_authenticator.h"
 #include "control/ca/certificate_authority.h"
+#include "control/ca/serving_credentials.h"
 #include "control/model/config_set.h"
 #include "control/xds/resource_provider.h"
 
@@ -57,8 +58,8 @@ class CaServer {
   // Istio's citadel_server_* metrics, Prometheus text.
   std::string metrics() const;
 
-  // Rotates the built-in root when it nears expiry; true when it did (the caller pushes the new
-  // trust bundle).
+  // Rotates the built-in root when it nears expiry (and renews the TLS port's certificate when
+  // due); true when the root changed (the caller pushes the new trust bundle).
   bool maybeRotate();
 
  private:
@@ -70,7 +71,9 @@ class CaServer {
   std::shared_ptr<ca::CertificateAuthenticator> certificates_;
   std::unique_ptr<ca::Authenticator> chain_;
   std::unique_ptr<ca::CaService> service_;
-  ca::ServingCertificate serving_;
+  // The TLS port's certificate and client-CA files, rewritten after a rotation so new handshakes
+  // follow it without restarting the listener.
+  std::unique_ptr<ca::ServingCredentials> serving_;
   std::mutex mu_;
   std::set<std::string> token_workloads_;  // "ns/name" with a token file written
 };
