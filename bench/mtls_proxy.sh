@@ -6,6 +6,7 @@
 #   sheave-mtls         mTLS between them (SPIFFE URI SANs checked both ways)
 #   sheave-mtls-rbac50  mTLS, and the back proxy enforces an RBAC policy set of 50 ALLOW policies
 #                       (principal + path each); only the last one matches, so all 50 are evaluated
+#   haproxy-plain       two HAProxy instances, plaintext between them
 #   haproxy-mtls        two HAProxy instances doing the same mTLS both ways (verify required)
 #   *-newconn           the front proxy opens a new upstream connection per request: requests/s is
 #                       mTLS handshakes/s (session resumption on, as both proxies do by default)
@@ -18,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 workers=1 conns=32 duration=8 warmup=2
-names="sheave-plain,sheave-mtls,sheave-mtls-rbac50,haproxy-mtls,sheave-mtls-newconn,haproxy-mtls-newconn"
+names="sheave-plain,sheave-mtls,sheave-mtls-rbac50,haproxy-plain,haproxy-mtls,sheave-mtls-newconn,haproxy-mtls-newconn"
 sheave_bin=${SHEAVE_PROXY:-$repo/build/bin/sheave-proxy}
 while getopts "w:c:d:W:s:n:h" opt; do
   case "$opt" in
@@ -156,10 +157,13 @@ start_sheave() {  # start_sheave ROLE PORT TARGET TLS RBAC NEWCONN
   wait_http "http://127.0.0.1:$admin/ready" 15
 }
 
-start_haproxy() {  # start_haproxy ROLE PORT TARGET NEWCONN
+start_haproxy() {  # start_haproxy ROLE PORT TARGET NEWCONN TLS
   local dir=$work/haproxy-$1-$2 bind server reuse
   mkdir -p "$dir"
-  if [ "$1" = back ]; then
+  if [ "${5:-1}" = 0 ]; then
+    bind="bind 127.0.0.1:$2"
+    server="server s1 127.0.0.1:$3 maxconn 1000"
+  elif [ "$1" = back ]; then
     bind="bind 127.0.0.1:$2 ssl crt $pki/server.pem ca-file $pki/ca.crt verify required"
     server="server s1 127.0.0.1:$3 maxconn 1000"
   else
@@ -213,9 +217,10 @@ run_one() {
       [ "$name" = sheave-mtls-rbac50 ] && rbac=1
       start_sheave back "$back" "$up_port" "$tls" "$rbac" 0
       start_sheave front "$front" "$back" "$tls" 0 "$newconn" ;;
+    haproxy-plain) tls=0 ;&
     haproxy-mtls|haproxy-mtls-newconn)
-      start_haproxy back "$back" "$up_port" 0
-      start_haproxy front "$front" "$back" "$newconn" ;;
+      start_haproxy back "$back" "$up_port" 0 "$tls"
+      start_haproxy front "$front" "$back" "$newconn" "$tls" ;;
     *) echo "mtls_proxy.sh: unknown target $name" >&2; return 1 ;;
   esac
   url="http://127.0.0.1:$front/1k"
@@ -250,6 +255,7 @@ echo "| ratio | value |"
 echo "|---|---:|"
 echo "| sheave-mtls / haproxy-mtls requests/s | $(ratio "${rps[sheave-mtls]:-}" "${rps[haproxy-mtls]:-}") |"
 echo "| sheave-mtls / haproxy-mtls p99 | $(ratio "${p99[sheave-mtls]:-}" "${p99[haproxy-mtls]:-}") |"
-echo "| sheave-mtls / sheave-plain requests/s | $(ratio "${rps[sheave-mtls]:-}" "${rps[sheave-plain]:-}") |"
+echo "| mTLS cost, sheave (mtls/plain requests/s) | $(ratio "${rps[sheave-mtls]:-}" "${rps[sheave-plain]:-}") |"
+echo "| mTLS cost, haproxy (mtls/plain requests/s) | $(ratio "${rps[haproxy-mtls]:-}" "${rps[haproxy-plain]:-}") |"
 echo "| RBAC with 50 policies: added time per request, 1/throughput difference (µs) | $(per_req_us "${rps[sheave-mtls-rbac50]:-}" "${rps[sheave-mtls]:-}") |"
 echo "| new mTLS connections/s, sheave / haproxy | $(ratio "${rps[sheave-mtls-newconn]:-}" "${rps[haproxy-mtls-newconn]:-}") |"
