@@ -14,26 +14,12 @@ import unittest
 import urllib.error
 import urllib.request
 
+from lib.control import Control, control_binary
+from lib.proxy import free_port, wait_until
+
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROXY_ID = "sidecar~198.18.0.5~productpage-v1.default~default.svc.cluster.local"
 REVIEWS = "reviews.default.svc.cluster.local"
-
-
-def control_binary():
-    env = os.environ.get("SHEAVE_CONTROL")
-    if env:
-        return env
-    for build in ("build", "build-ctl", "build-integ"):
-        candidate = os.path.join(REPO_ROOT, build, "bin", "sheave-control")
-        if os.path.exists(candidate):
-            return candidate
-    return os.path.join(REPO_ROOT, "build", "bin", "sheave-control")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def service(name, port=9080):
@@ -81,15 +67,6 @@ spec:
 """
 
 
-def http_get(port, path, timeout=5.0):
-    """(status, content-type, body) of GET http://127.0.0.1:port/path."""
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
-
-
 def write_file(path, text):
     """Writes aside and renames into place, as editors and ConfigMap volumes do."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -97,61 +74,6 @@ def write_file(path, text):
     with open(tmp, "w") as f:
         f.write(text)
     os.rename(tmp, path)
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-class Control:
-    def __init__(self, config_dir, extra_args=()):
-        self.config_dir = config_dir
-        self.xds_port = free_port()
-        self.http_port = free_port()
-        self.stderr_file = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [control_binary(), "--config", config_dir,
-             "--xds-address", "127.0.0.1:%d" % self.xds_port,
-             "--http-address", "127.0.0.1:%d" % self.http_port,
-             "--debounce-after", "10ms", "--debounce-max", "100ms"] + list(extra_args),
-            stdout=subprocess.DEVNULL, stderr=self.stderr_file)
-
-    def get(self, path):
-        return http_get(self.http_port, path)
-
-    def wait_ready(self, timeout=15.0):
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError("sheave-control exited %s: %s" % (self.proc.returncode, self.stderr()))
-            try:
-                return self.get("/ready")[0] == 200
-            except OSError:
-                return False
-        if not wait_until(ready, timeout, 0.1):
-            raise AssertionError("sheave-control not ready after %ss: %s" % (timeout, self.stderr()))
-
-    def stderr(self):
-        self.stderr_file.seek(0)
-        return self.stderr_file.read().decode(errors="replace")
-
-    def stop(self, timeout=10.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("sheave-control ignored SIGTERM")
-        return self.proc.returncode
-
-    def close(self):
-        self.stderr_file.close()
 
 
 class ControlServerTest(unittest.TestCase):

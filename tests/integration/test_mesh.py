@@ -6,18 +6,17 @@ needed: the client talks to the sidecar's egress port directly."""
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 import unittest
 
 from lib import proxy as P
 from lib import xds
+from lib.control import Control, control_binary
 from lib.base import ProxyTestCase
 
 NODE = "sidecar~127.0.0.1~%s.default~default.svc.cluster.local"
-CONTROL = os.environ.get("SHEAVE_CONTROL", os.path.join(os.path.dirname(P.proxy_binary()), "sheave-control"))
+CONTROL = control_binary()
 
 
 def mesh_yaml(port, v1_port, v2_port, v1_weight=100, extra_http=""):
@@ -106,15 +105,9 @@ class MeshTest(ProxyTestCase):
         cls.port = P.free_port()
         cls.dir = tempfile.mkdtemp(prefix="sheave-mesh-")
         cls.write(mesh_yaml(cls.port, cls.v1.port, cls.v2.port))
-        cls.xds_port, cls.http_port = P.free_port(), P.free_port()
-        cls.control = subprocess.Popen(
-            [CONTROL, "--config", cls.dir, "--xds-address", "127.0.0.1:%d" % cls.xds_port,
-             "--http-address", "127.0.0.1:%d" % cls.http_port, "--debounce-after", "20ms"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(cls.dir, "control.log"), "wb"),
-            stdin=subprocess.DEVNULL)
-        ok = P.wait_until(lambda: P.port_accepts(cls.xds_port), 10.0)
-        if not ok:
-            raise AssertionError("sheave-control did not listen: " + cls.control_log())
+        cls.control = Control(cls.dir)
+        cls.control.wait_ready()
+        cls.xds_port = cls.control.xds_port
         # Two client sidecars of different workloads bind the same egress port (SO_REUSEPORT, as every
         # sheave-proxy listener): the kernel spreads connections over both, so each check sees both configs.
         cls.sidecar = cls.start_proxy(xds.ads_bootstrap(NODE % "productpage-v1", cls.xds_port, P.free_port()))
@@ -133,20 +126,16 @@ class MeshTest(ProxyTestCase):
 
     @classmethod
     def control_log(cls):
-        with open(os.path.join(cls.dir, "control.log"), "rb") as f:
-            return f.read().decode(errors="replace")[-3000:]
+        return cls.control.stderr()[-3000:]
 
     @classmethod
     def tearDownClass(cls):
         try:
             super().tearDownClass()
         finally:
-            if getattr(cls, "control", None) is not None and cls.control.poll() is None:
-                cls.control.send_signal(signal.SIGTERM)
-                try:
-                    cls.control.wait(10)
-                except subprocess.TimeoutExpired:
-                    cls.control.kill()
+            if getattr(cls, "control", None) is not None:
+                cls.control.stop()
+                cls.control.close()
             if getattr(cls, "dir", None):
                 shutil.rmtree(cls.dir, ignore_errors=True)
 
@@ -193,8 +182,7 @@ class MeshTest(ProxyTestCase):
         self.assertEqual(self.upstreams(5), {"v2": 5})
 
     def test_5_control_plane_gone_traffic_flows(self):
-        self.control.send_signal(signal.SIGTERM)
-        self.control.wait(10)
+        self.control.stop()
         time.sleep(0.2)
         self.assertEqual(self.get().status, 200)
         self.assertEqual(self.get("/", **{"end-user": "jason"}).headers.get("x-upstream-name"), "v2")

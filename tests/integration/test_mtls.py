@@ -9,7 +9,6 @@ listens on the workload's address (Sidecar ingress bind, a second loopback addre
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -17,9 +16,10 @@ import unittest
 
 from lib import proxy as P
 from lib import xds
+from lib.control import Control, control_binary
 from lib.base import ProxyTestCase
 
-CONTROL = os.environ.get("SHEAVE_CONTROL", os.path.join(os.path.dirname(P.proxy_binary()), "sheave-control"))
+CONTROL = control_binary()
 NODE = "sidecar~%s~%s.default~default.svc.cluster.local"
 SERVER_IP = "127.0.0.2"
 
@@ -132,16 +132,11 @@ class MtlsMeshTest(ProxyTestCase):
             os.makedirs(os.path.join(cls.dir, sub))
         with open(os.path.join(cls.dir, "config", "mesh.yaml"), "w") as f:
             f.write(mesh_yaml(cls.port, cls.inbound_port, cls.app.port))
-        cls.xds_port, cls.http_port = P.free_port(), P.free_port()
-        cls.control = subprocess.Popen(
-            [CONTROL, "--config", os.path.join(cls.dir, "config"), "--ca-dir", os.path.join(cls.dir, "ca"),
-             "--token-dir", os.path.join(cls.dir, "tokens"),
-             "--secure-xds-address", "127.0.0.1:%d" % cls.xds_port,
-             "--http-address", "127.0.0.1:%d" % cls.http_port, "--debounce-after", "20ms"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(cls.dir, "control.log"), "wb"),
-            stdin=subprocess.DEVNULL)
-        if not P.wait_until(lambda: P.port_accepts(cls.xds_port), 10.0):
-            raise AssertionError("sheave-control did not listen: " + cls.control_log())
+        cls.control = Control(os.path.join(cls.dir, "config"), secure=True,
+                              extra_args=["--ca-dir", os.path.join(cls.dir, "ca"),
+                                          "--token-dir", os.path.join(cls.dir, "tokens")])
+        cls.control.wait_ready()
+        cls.xds_port = cls.control.xds_port
         cls.root = os.path.join(cls.dir, "ca", "root-cert.pem")
         # Certificates of 4 s, renewed at half their life: several rotations within the test.
         cls.server = cls.sidecar("reviews-v1", SERVER_IP)
@@ -161,20 +156,16 @@ class MtlsMeshTest(ProxyTestCase):
 
     @classmethod
     def control_log(cls):
-        with open(os.path.join(cls.dir, "control.log"), "rb") as f:
-            return f.read().decode(errors="replace")[-4000:]
+        return cls.control.stderr()[-4000:]
 
     @classmethod
     def tearDownClass(cls):
         try:
             super().tearDownClass()
         finally:
-            if getattr(cls, "control", None) is not None and cls.control.poll() is None:
-                cls.control.send_signal(signal.SIGTERM)
-                try:
-                    cls.control.wait(10)
-                except subprocess.TimeoutExpired:
-                    cls.control.kill()
+            if getattr(cls, "control", None) is not None:
+                cls.control.stop()
+                cls.control.close()
             if getattr(cls, "dir", None):
                 shutil.rmtree(cls.dir, ignore_errors=True)
 
