@@ -430,6 +430,41 @@ spec:
   for (const Cluster& c : stranger) EXPECT_NE(c.name().rfind("inbound|", 0), 0u) << c.name();
 }
 
+TEST(ClusterGeneratorTest, SidecarIngressClustersGoToTheDefaultEndpoint) {
+  // Istio: a Sidecar's ingress listeners replace the service instances as inbound ports, and each
+  // forwards to its defaultEndpoint ("0.0.0.0:PORT" means the workload's own address: loopback).
+  const std::string yaml = bookinfo() + R"(apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: reviews, namespace: default}
+spec:
+  workloadSelector:
+    labels: {app: reviews}
+  ingress:
+  - port: {number: 9080, protocol: HTTP, name: http}
+    defaultEndpoint: 127.0.0.1:8080
+  - port: {number: 9443, protocol: TCP, name: tcp}
+    defaultEndpoint: 0.0.0.0:8443
+  - port: {number: 9500, protocol: TCP, name: bad}
+    defaultEndpoint: not-an-endpoint
+---
+)";
+  testing::Mesh mesh = buildMesh(yaml);
+  std::vector<Cluster> clusters =
+      generateClusters(proxyAt(mesh, "10.0.0.21", "reviews-v1"), *mesh.push);
+  auto endpointOf = [&](const std::string& name) {
+    for (const Cluster& c : clusters) {
+      if (c.name() != name) continue;
+      const auto& sa =
+          c.load_assignment().endpoints(0).lb_endpoints(0).endpoint().address().socket_address();
+      return sa.address() + ":" + std::to_string(sa.port_value());
+    }
+    return std::string("missing");
+  };
+  EXPECT_EQ(endpointOf("inbound|9080||"), "127.0.0.1:8080");
+  EXPECT_EQ(endpointOf("inbound|9443||"), "127.0.0.1:8443");
+  EXPECT_EQ(endpointOf("inbound|9500||"), "127.0.0.1:9500");  // unusable: the port on loopback
+}
+
 TEST(ClusterGeneratorTest, EffectiveTrafficPolicyWithoutRule) {
   EffectiveTrafficPolicy policy = effectiveTrafficPolicy(nullptr, 80, nullptr);
   EXPECT_FALSE(policy.load_balancer);
