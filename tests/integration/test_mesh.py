@@ -5,15 +5,13 @@ plane is gone. The sidecars capture nothing (Sidecar egress listener with captur
 needed: the client talks to the sidecar's egress port directly."""
 
 import os
-import shutil
 import tempfile
 import time
 import unittest
 
 from lib import proxy as P
 from lib import xds
-from lib.control import Control, control_binary
-from lib.base import ProxyTestCase
+from lib.control import ControlPlaneTestCase, control_binary
 
 NODE = "sidecar~127.0.0.1~%s.default~default.svc.cluster.local"
 CONTROL = control_binary()
@@ -95,7 +93,7 @@ spec:
 """
 
 
-class MeshTest(ProxyTestCase):
+class MeshTest(ControlPlaneTestCase):
     @classmethod
     def setUpWorld(cls):
         if not os.path.exists(CONTROL):
@@ -105,8 +103,7 @@ class MeshTest(ProxyTestCase):
         cls.port = P.free_port()
         cls.dir = tempfile.mkdtemp(prefix="sheave-mesh-")
         cls.write(mesh_yaml(cls.port, cls.v1.port, cls.v2.port))
-        cls.control = Control(cls.dir)
-        cls.control.wait_ready()
+        cls.start_control(cls.dir)
         cls.xds_port = cls.control.xds_port
         # Two client sidecars of different workloads bind the same egress port (SO_REUSEPORT, as every
         # sheave-proxy listener): the kernel spreads connections over both, so each check sees both configs.
@@ -123,21 +120,6 @@ class MeshTest(ProxyTestCase):
         with open(tmp, "w") as f:
             f.write(text)
         os.rename(tmp, os.path.join(cls.dir, name))
-
-    @classmethod
-    def control_log(cls):
-        return cls.control.stderr()[-3000:]
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            if getattr(cls, "control", None) is not None:
-                cls.control.stop()
-                cls.control.close()
-            if getattr(cls, "dir", None):
-                shutil.rmtree(cls.dir, ignore_errors=True)
 
     def get(self, path="/", **headers):
         return P.get(self.port, path, host="reviews", headers=headers)

@@ -8,7 +8,6 @@ No iptables: the client calls its sidecar's egress port (Sidecar egress captureM
 listens on the workload's address (Sidecar ingress bind, a second loopback address) in front of the app."""
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -16,8 +15,7 @@ import unittest
 
 from lib import proxy as P
 from lib import xds
-from lib.control import Control, control_binary
-from lib.base import ProxyTestCase
+from lib.control import ControlPlaneTestCase, control_binary
 
 CONTROL = control_binary()
 NODE = "sidecar~%s~%s.default~default.svc.cluster.local"
@@ -120,7 +118,7 @@ spec:
 """
 
 
-class MtlsMeshTest(ProxyTestCase):
+class MtlsMeshTest(ControlPlaneTestCase):
     @classmethod
     def setUpWorld(cls):
         if not os.path.exists(CONTROL):
@@ -132,10 +130,9 @@ class MtlsMeshTest(ProxyTestCase):
             os.makedirs(os.path.join(cls.dir, sub))
         with open(os.path.join(cls.dir, "config", "mesh.yaml"), "w") as f:
             f.write(mesh_yaml(cls.port, cls.inbound_port, cls.app.port))
-        cls.control = Control(os.path.join(cls.dir, "config"), secure=True,
-                              extra_args=["--ca-dir", os.path.join(cls.dir, "ca"),
-                                          "--token-dir", os.path.join(cls.dir, "tokens")])
-        cls.control.wait_ready()
+        cls.start_control(os.path.join(cls.dir, "config"), secure=True,
+                          extra_args=["--ca-dir", os.path.join(cls.dir, "ca"),
+                                      "--token-dir", os.path.join(cls.dir, "tokens")])
         cls.xds_port = cls.control.xds_port
         cls.root = os.path.join(cls.dir, "ca", "root-cert.pem")
         # Certificates of 4 s, renewed at half their life: several rotations within the test.
@@ -153,21 +150,6 @@ class MtlsMeshTest(ProxyTestCase):
         if start:
             return cls.start_proxy(config, extra_args=args)
         return cls.new_proxy(config, extra_args=args)
-
-    @classmethod
-    def control_log(cls):
-        return cls.control.stderr()[-4000:]
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            if getattr(cls, "control", None) is not None:
-                cls.control.stop()
-                cls.control.close()
-            if getattr(cls, "dir", None):
-                shutil.rmtree(cls.dir, ignore_errors=True)
 
     def get(self, path="/echo"):
         return P.get(self.port, path, host="reviews")

@@ -1,6 +1,7 @@
 """sheave-control as a test peer: one process on loopback ports, its stderr kept for failure messages."""
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -8,6 +9,7 @@ import urllib.error
 import urllib.request
 
 from . import proxy as P
+from .base import ProxyTestCase
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
@@ -79,3 +81,32 @@ class Control:
 
     def close(self):
         self.stderr_file.close()
+
+
+class ControlPlaneTestCase(ProxyTestCase):
+    """ProxyTestCase plus one sheave-control (cls.control) and a scratch directory (cls.dir), both torn down
+    after the proxies."""
+
+    control = None
+    dir = None
+
+    @classmethod
+    def start_control(cls, config_dir, **kw):
+        cls.control = Control(config_dir, **kw)
+        cls.control.wait_ready()
+        return cls.control
+
+    @classmethod
+    def control_log(cls):
+        return cls.control.stderr()[-4000:]
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if cls.control is not None:
+                cls.control.stop()
+                cls.control.close()
+            if cls.dir:
+                shutil.rmtree(cls.dir, ignore_errors=True)
