@@ -29,44 +29,15 @@ while getopts "w:c:m:n:s:N:h" opt; do
   esac
 done
 
-for tool in h2load nginx haproxy python3 curl; do
-  command -v "$tool" >/dev/null || { echo "http2_proxy.sh: $tool not found (bash scripts/install-deps.sh)" >&2; exit 1; }
-done
+bench_name=http2_proxy.sh
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_require h2load nginx haproxy python3 curl
 
-work=$(mktemp -d -t sheave-bench-h2.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  sleep 0.5
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {  # wait_http URL SECONDS [curl args...]
-  local url=$1 deadline=$((SECONDS + $2)); shift 2
-  until curl -sf -o /dev/null --max-time 1 "$@" "$url"; do
-    [ "$SECONDS" -ge "$deadline" ] && { echo "http2_proxy.sh: $url not answering" >&2; return 1; }
-    sleep 0.1
-  done
-}
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-up_port=$(free_port)
 h2_port=$(free_port)  # the same nginx, h2c with prior knowledge
-mkdir -p "$work/upstream/www" "$work/upstream/tmp"
-head -c 1024 /dev/zero | tr '\0' 'x' >"$work/upstream/www/1k"
-chmod -R 755 "$work/upstream"
-sed -e "s|^\(    listen 127.0.0.1:@PORT@ backlog=4096;\)$|\1\n    listen 127.0.0.1:$h2_port http2;|" \
-  -e "s|@DIR@|$work/upstream|g" -e "s|@PORT@|$up_port|g" "$here/configs/upstream-nginx.conf" >"$work/upstream/nginx.conf"
-nginx -p "$work/upstream" -c "$work/upstream/nginx.conf" -e "$work/upstream/error.log" &
-pids+=($!)
-wait_http "http://127.0.0.1:$up_port/1k" 10
+start_upstream_nginx -e "s|^\(    listen 127.0.0.1:@PORT@ backlog=4096;\)$|\1\n    listen 127.0.0.1:$h2_port http2;|"
 
 start_proxy() {  # start_proxy NAME PORT; sets proxy_pid
   local name=$1 port=$2 admin

@@ -29,39 +29,12 @@ while getopts "w:c:d:t:W:o:s:n:h" opt; do
   esac
 done
 
-for tool in wrk nginx haproxy python3 curl; do
-  command -v "$tool" >/dev/null || { echo "http_proxy.sh: $tool not found (bash scripts/install-deps.sh)" >&2; exit 1; }
-done
-
-work=$(mktemp -d -t sheave-bench.XXXXXX)
-chmod 755 "$work"  # nginx workers may run as another user when started as root
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "$results_dir" ]; then mkdir -p "$results_dir" && cp -r "$work"/. "$results_dir"/; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_http() {  # wait_http URL SECONDS
-  local deadline=$((SECONDS + $2))
-  until curl -sf -o /dev/null --max-time 1 "$1"; do
-    [ "$SECONDS" -ge "$deadline" ] && { echo "http_proxy.sh: $1 not answering after $2 s" >&2; return 1; }
-    sleep 0.1
-  done
-}
+bench_name=http_proxy.sh
+copy_results() { if [ -n "$results_dir" ]; then mkdir -p "$results_dir" && cp -r "$work"/. "$results_dir"/; fi; }
+bench_on_exit=copy_results
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_require wrk nginx haproxy python3 curl
 
 # Peak RSS in KiB of a process and all its descendants (nginx: master + workers).
 peak_rss_kib() {
@@ -76,14 +49,7 @@ peak_rss_kib() {
 # ---------------------------------------------------------------------------------------------------------------
 # Upstream: nginx serving a 1 KiB file, keep-alive, its own worker count (not limited by -w: it must not be the
 # bottleneck more than it has to be).
-up_port=$(free_port)
-mkdir -p "$work/upstream/www" "$work/upstream/tmp"
-head -c 1024 /dev/zero | tr '\0' 'x' >"$work/upstream/www/1k"
-chmod -R 755 "$work/upstream"
-sed -e "s|@DIR@|$work/upstream|g" -e "s|@PORT@|$up_port|g" "$here/configs/upstream-nginx.conf" >"$work/upstream/nginx.conf"
-nginx -p "$work/upstream" -c "$work/upstream/nginx.conf" -e "$work/upstream/error.log" &
-pids+=($!)
-wait_http "http://127.0.0.1:$up_port/1k" 10
+start_upstream_nginx
 
 # ---------------------------------------------------------------------------------------------------------------
 start_sheave() {

@@ -33,32 +33,10 @@ while getopts "w:c:d:W:s:n:h" opt; do
     *) exit 2 ;;
   esac
 done
-for tool in wrk nginx haproxy python3 curl openssl; do
-  command -v "$tool" >/dev/null || { echo "mtls_proxy.sh: $tool not found (bash scripts/install-deps.sh)" >&2; exit 1; }
-done
-
-work=$(mktemp -d -t sheave-mtls-bench.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  local deadline=$((SECONDS + $2))
-  until curl -sf -o /dev/null --max-time 1 "$1"; do
-    [ "$SECONDS" -ge "$deadline" ] && { echo "mtls_proxy.sh: $1 not answering after $2 s" >&2; return 1; }
-    sleep 0.1
-  done
-}
+bench_name=mtls_proxy.sh
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+bench_require wrk nginx haproxy python3 curl openssl
 
 # --- certificates: one CA, a client and a server identity (ECDSA P-256, SPIFFE URI SANs) ----------------------
 pki=$work/pki
@@ -79,14 +57,7 @@ gen client "$client_id"
 gen server "$server_id"
 
 # --- upstream --------------------------------------------------------------------------------------------------
-up_port=$(free_port)
-mkdir -p "$work/upstream/www" "$work/upstream/tmp"
-head -c 1024 /dev/zero | tr '\0' 'x' >"$work/upstream/www/1k"
-chmod -R 755 "$work/upstream"
-sed -e "s|@DIR@|$work/upstream|g" -e "s|@PORT@|$up_port|g" "$here/configs/upstream-nginx.conf" >"$work/upstream/nginx.conf"
-nginx -p "$work/upstream" -c "$work/upstream/nginx.conf" -e "$work/upstream/error.log" &
-pids+=($!)
-wait_http "http://127.0.0.1:$up_port/1k" 10
+start_upstream_nginx
 
 # --- sheave pair -----------------------------------------------------------------------------------------------
 # sheave_config ROLE(front|back) LISTEN_PORT ADMIN_PORT TARGET_PORT TLS(0|1) RBAC(0|1) NEWCONN(0|1) > file
