@@ -39,11 +39,21 @@ def proxy_binary():
     return os.path.join(REPO_ROOT, "build", "bin", "sheave-proxy")
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A port that was free on 127.0.0.1 a moment ago (bind port 0, read it, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free on 127.0.0.1 a moment ago (bind port 0, read it, release it), and never one this
+    process was given before: the kernel may hand a just-released port out again, and two of a test's ports
+    (a listener and its admin) must differ even before anything binds them."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise OSError("no fresh free port on 127.0.0.1")
 
 
 def port_is_free(port):
