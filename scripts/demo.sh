@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: install the dependencies, build, run sheave-proxy with
-# examples/standalone/envoy.yaml in front of two demo upstreams, and show requests going through.
+# The README's first command: install the dependencies, build, bring up Bookinfo as a local mesh
+# (`sheave up examples/bookinfo`: each workload in its own network namespace behind a sidecar, the
+# control plane with its CA, the ingress gateway on 127.0.0.1:8080) and show requests through it.
 #
-#   bash scripts/demo.sh           # demo, then keep the proxy running until Ctrl-C
-#   bash scripts/demo.sh --once    # demo, then stop everything and exit
-#   SHEAVE_DEMO_SKIP_BUILD=1 ...   # use an existing build/bin/sheave-proxy (or $SHEAVE_PROXY)
+#   bash scripts/demo.sh           # demo, then keep the mesh running until Ctrl-C
+#   bash scripts/demo.sh --once    # demo, then stop the mesh and exit
+#   SHEAVE_DEMO_SKIP_BUILD=1 ...   # use an existing build/bin
+# Needs root (network namespaces, iptables). Without it: bash scripts/standalone-demo.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,27 +14,18 @@ once=0
 for arg in "$@"; do
   case "$arg" in
     --once) once=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "demo: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-# The example's fixed ports: listener 8080, admin 9901, upstreams 18081 and 18082.
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
-  until "$@" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "demo: timed out waiting for $what" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-}
+if [ "$(id -u)" != 0 ]; then
+  echo "demo: sheave up needs root to create network namespaces; run this as root, or try" \
+       "bash scripts/standalone-demo.sh (sheave-proxy alone, no root needed)" >&2
+  exit 1
+fi
 
 if [ "${SHEAVE_DEMO_SKIP_BUILD:-0}" != 1 ]; then
   say "Installing dependencies (Debian packages)"
@@ -42,92 +35,47 @@ if [ "${SHEAVE_DEMO_SKIP_BUILD:-0}" != 1 ]; then
   cmake --build --preset release
 fi
 
-proxy_bin=${SHEAVE_PROXY:-build/bin/sheave-proxy}
-if [ ! -x "$proxy_bin" ]; then
-  echo "demo: $proxy_bin was not built" >&2
-  exit 1
-fi
-
-for port in 8080 9901 18081 18082; do
-  if port_busy "$port"; then
-    echo "demo: port $port is already in use on 127.0.0.1; stop whatever uses it and try again" >&2
-    exit 1
-  fi
-done
-
-workdir=$(mktemp -d -t sheave-demo.XXXXXX)
-pids=()
+sheave=build/bin/sheave
+state=$(mktemp -d -t sheave-demo.XXXXXX)
+up_pid=
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  # bounded: give them 5 s, then force
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$workdir"
+  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
+    "$sheave" --state-dir "$state" down >/dev/null || true
+    wait "$up_pid" 2>/dev/null || true
+  fi
+  rm -rf "$state"
   exit "$status"
 }
 trap cleanup EXIT
 trap 'echo; echo "demo: stopping"; exit 0' INT TERM
 
-say "Starting two demo upstreams (127.0.0.1:18081 api_service, 127.0.0.1:18082 api_v2_service)"
-python3 examples/standalone/demo_upstream.py --port 18081 --name api_service >"$workdir/upstream1.log" 2>&1 &
-pids+=($!)
-python3 examples/standalone/demo_upstream.py --port 18082 --name api_v2_service >"$workdir/upstream2.log" 2>&1 &
-pids+=($!)
-wait_for 10 "upstream on 18081" curl -sf -o /dev/null http://127.0.0.1:18081/
-wait_for 10 "upstream on 18082" curl -sf -o /dev/null http://127.0.0.1:18082/
-
-say "Starting $proxy_bin -c examples/standalone/envoy.yaml"
-"$proxy_bin" -c examples/standalone/envoy.yaml >"$workdir/access.log" 2>"$workdir/proxy.log" &
-proxy_pid=$!
-pids+=("$proxy_pid")
-if ! wait_for 15 "sheave-proxy /ready on 127.0.0.1:9901" curl -sf http://127.0.0.1:9901/ready; then
-  echo "--- sheave-proxy log ---" >&2
-  cat "$workdir/proxy.log" >&2
-  exit 1
-fi
-echo "ready: $(curl -s http://127.0.0.1:9901/ready)"
+say "sheave up examples/bookinfo"
+"$sheave" --state-dir "$state" up examples/bookinfo &
+up_pid=$!
+deadline=$((SECONDS + 120))
+until "$sheave" --state-dir "$state" status >/dev/null 2>&1; do
+  if ! kill -0 "$up_pid" 2>/dev/null; then echo "demo: sheave up failed" >&2; exit 1; fi
+  if [ "$SECONDS" -ge "$deadline" ]; then echo "demo: the mesh did not come up in time" >&2; exit 1; fi
+  sleep 0.5
+done
 
 show() {
   echo
-  echo "\$ curl -si http://127.0.0.1:8080$1"
-  curl -si --max-time 10 "http://127.0.0.1:8080$1" || echo "(request failed)"
-  echo
+  echo "\$ curl -s http://127.0.0.1:8080$1"
+  curl -s --max-time 10 "${@:2}" "http://127.0.0.1:8080$1" | python3 -m json.tool || echo "(request failed)"
 }
-say "Requests through the proxy"
-show /api/v1/users       # -> api_service (retries on 5xx)
-show /api/v2/orders      # -> api_v2_service
-show /nope               # no route: 404, response flag NR in the access log
-
-say "Access log (stdout of sheave-proxy; flushed every second)"
-wait_for 5 "the access log" grep -q ' 404 NR ' "$workdir/access.log" || true
-cat "$workdir/access.log"
+say "Requests through the ingress gateway"
+show /productpage
+show /productpage -H "x-canary-user: true"
+echo
+echo "Each answer shows which reviews version served it, and details' \"caller\": the SPIFFE ID its"
+echo "sidecar verified over mTLS. Scenarios to try: docs/local-mesh.md."
 
 if [ "$once" = 1 ]; then
-  say "Done (--once): stopping"
+  say "Done (--once): stopping the mesh"
   exit 0
 fi
-
-say "sheave-proxy is running"
-cat <<EOF
-  listener  http://127.0.0.1:8080   (try: curl -i http://127.0.0.1:8080/api/v1/hello)
-  admin     http://127.0.0.1:9901   (/stats, /stats/prometheus, /clusters, /config_dump)
-  logs      $workdir/access.log, $workdir/proxy.log
-Press Ctrl-C to stop.
-EOF
-# Follow the access log while waiting; returns when the proxy exits or on Ctrl-C (the trap cleans up).
-tail -n 0 -f "$workdir/access.log" &
-pids+=($!)
-wait "$proxy_pid" || true
-echo "demo: sheave-proxy exited; log:" >&2
-tail -n 20 "$workdir/proxy.log" >&2
-exit 1
+say "The mesh is running; Ctrl-C stops it"
+wait "$up_pid" || true

@@ -12,9 +12,11 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libssl-dev libnghttp2-dev libre2-dev libyaml-cpp-dev libxxhash-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libcpp-httplib-dev  # sheave-demo-app's HTTP server and client
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl wrk haproxy nginx-light nghttp2-client openssl python3 iproute2 procps
+  curl wrk haproxy nginx-light nghttp2-client openssl python3 iproute2 procps prometheus
+  iptables  # sheave up: transparent interception inside each workload's namespace
   python3-grpcio python3-protobuf
 )
 

@@ -181,6 +181,8 @@ void applyLoadBalancer(const std::optional<LoadBalancerSettings>& lb, cluster::C
 void applyOutlierDetection(const std::optional<OutlierDetection>& od, cluster::Cluster* c) {
   if (!od) return;
   auto* out = c->mutable_outlier_detection();
+  // Istio's API has no success-rate settings, and Istio turns that detection off.
+  out->mutable_enforcing_success_rate()->set_value(0);
   if (od->base_ejection_time)
     setDuration(out->mutable_base_ejection_time(), *od->base_ejection_time);
   if (od->consecutive_errors > 0) {

@@ -25,6 +25,8 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
+#include "istio/proxy/peer_metadata/config.pb.h"
+#include "istio/proxy/stats/config.pb.h"
 
 namespace sheave::control {
 namespace {
@@ -162,6 +164,44 @@ HttpConnectionManager baseConnectionManager(std::string stat_prefix, bool http2)
   router->set_name(std::string(kRouterName));
   router->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::router::v3::Router());
   return hcm;
+}
+
+// Istio's telemetry filters: istio.metadata_exchange first (before authn,
+// so even a denied request's peer is known) and istio.stats just before the
+// router, as istiod emits them. Inbound discovers the downstream peer and
+// answers it; outbound tells the upstream who calls and learns who answered,
+// without the Host header as a fallback for destination_service (traffic to
+// services outside the registry stays "unknown", bounded cardinality).
+void addTelemetryFilters(HttpConnectionManager& hcm, bool inbound, const MeshConfig& mesh) {
+  if (!mesh.enable_istio_metrics) return;
+  io::istio::http::peer_metadata::Config mx;
+  if (inbound) {
+    mx.add_downstream_discovery()->mutable_istio_headers();
+    mx.add_downstream_discovery()->mutable_workload_discovery();
+    mx.add_downstream_propagation()->mutable_istio_headers();
+  } else {
+    mx.add_upstream_discovery()->mutable_istio_headers();
+    mx.add_upstream_discovery()->mutable_workload_discovery();
+    mx.add_upstream_propagation()->mutable_istio_headers()->set_skip_external_clusters(true);
+  }
+  ::stats::PluginConfig stats;
+  if (!inbound) stats.set_disable_host_header_fallback(true);
+
+  auto* filters = hcm.mutable_http_filters();
+  std::vector<envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter> rest(
+      filters->begin(), filters->end());
+  filters->Clear();
+  auto* mx_filter = filters->Add();
+  mx_filter->set_name("istio.metadata_exchange");
+  packDeterministicInto(mx, mx_filter->mutable_typed_config());
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (i + 1 == rest.size()) {
+      auto* stats_filter = filters->Add();
+      stats_filter->set_name("istio.stats");
+      packDeterministicInto(stats, stats_filter->mutable_typed_config());
+    }
+    *filters->Add() = std::move(rest[i]);
+  }
 }
 
 Filter hcmFilter(const HttpConnectionManager& hcm) {
@@ -496,6 +536,7 @@ class OutboundBuilder {
       FilterChain chain;
       if (spec.http) {
         auto hcm = baseConnectionManager("outbound_" + l.name(), spec.http2);
+        addTelemetryFilters(hcm, /*inbound=*/false, *inputs_.mesh);
         auto* rds = hcm.mutable_rds();
         auto* source = rds->mutable_config_source();
         source->mutable_ads();
@@ -730,6 +771,7 @@ std::vector<Filter> inboundFilters(const ListenerInputs& inputs, const InboundCh
       for (const auto& f : inputs.inbound_http_filters) *filters->Add() = f;
       for (auto& f : rest) *filters->Add() = std::move(f);
     }
+    addTelemetryFilters(hcm, /*inbound=*/true, *inputs.mesh);
     setInboundPathNormalization(hcm, inputs.mesh->path_normalization);
     // The workload learns who called it from x-forwarded-client-cert once
     // mTLS is on.

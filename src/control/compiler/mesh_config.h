@@ -35,6 +35,9 @@ struct MeshConfig {
   // DECODE_AND_MERGE_SLASHES also decodes %2F and %5C.
   enum class PathNormalization { kNone, kBase, kMergeSlashes, kDecodeAndMergeSlashes };
   PathNormalization path_normalization = PathNormalization::kBase;
+  // Istio's standard metrics (telemetry v2): istio.metadata_exchange and
+  // istio.stats in every sidecar's HTTP filter chains. On by default, as in Istio.
+  bool enable_istio_metrics = true;
 };
 
 }  // namespace sheave::control

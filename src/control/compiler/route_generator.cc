@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "control/compiler/gateway_generator.h"
 #include "control/compiler/names.h"
 #include "control/registry/hostname.h"
 #include "control/registry/protocol.h"
@@ -425,9 +426,12 @@ route::RouteMatch translateMatch(const HTTPMatchRequest* in) {
   return out;
 }
 
-bool sourceMatches(const HTTPMatchRequest* match, const ProxyContext& proxy) {
+// gateway_keys empty: the proxy is a sidecar (the "mesh" gateway).
+bool sourceMatches(const HTTPMatchRequest* match, const ProxyContext& proxy,
+                   const std::vector<std::string>& gateway_keys, std::string_view vs_namespace) {
   if (match == nullptr) return true;
   if (!match->gateways.empty()) {
+    if (!gateway_keys.empty()) return namesGateway(match->gateways, vs_namespace, gateway_keys);
     return std::find(match->gateways.begin(), match->gateways.end(), "mesh") !=
            match->gateways.end();
   }
@@ -483,6 +487,7 @@ class OutboundBuilder {
   }
 
   route::RouteConfiguration build() {
+    if (!in_.gateway_keys.empty()) return buildGateway();
     route::RouteConfiguration config;
     config.set_name(outboundRouteName(in_.port));
 
@@ -512,6 +517,55 @@ class OutboundBuilder {
   }
 
  private:
+  // Whether a gateway server host ("*", "*.example.com", "a.example.com")
+  // admits a VirtualService host.
+  static bool serverAdmits(std::string_view server_host, std::string_view vs_host) {
+    if (server_host == "*") return true;
+    if (server_host.starts_with("*.") && !vs_host.starts_with("*")) {
+      return vs_host.ends_with(server_host.substr(1));
+    }
+    return server_host == vs_host;
+  }
+
+  route::RouteConfiguration buildGateway() {
+    route::RouteConfiguration config;
+    config.set_name(gatewayRouteName(in_.port));
+    for (const Resource<VirtualService>* vs : in_.virtual_services) {
+      std::vector<std::string> hosts;
+      for (const std::string& h : vs->spec.hosts) {
+        std::string host = lower(h);
+        for (const std::string& server_host : in_.gateway_hosts) {
+          if (serverAdmits(lower(server_host), host)) {
+            hosts.push_back(host);
+            break;
+          }
+        }
+      }
+      if (hosts.empty() || !virtualServiceIsValid(*vs)) continue;
+      std::vector<route::Route> routes = buildRoutes(*vs);
+      if (routes.empty()) continue;
+      for (const std::string& host : hosts) {
+        std::string name = domainName(host, in_.port);
+        if (!vhost_names_.insert(name).second) {
+          error(*vs, "hosts",
+                "host " + host +
+                    " is already routed on this gateway by an earlier "
+                    "VirtualService; this one is ignored for it");
+          continue;
+        }
+        route::VirtualHost* vh = config.add_virtual_hosts();
+        vh->set_name(name);
+        vh->add_domains(host);
+        if (host != "*") vh->add_domains(host + ":*");
+        for (const route::Route& r : routes) *vh->add_routes() = r;
+        vh->set_include_request_attempt_count(true);
+      }
+    }
+    config.mutable_validate_clusters()->set_value(false);
+    config.mutable_max_direct_response_body_size_bytes()->set_value(kMaxDirectResponseBodyBytes);
+    return config;
+  }
+
   // The routes one group of hosts shares: a VirtualService's on this port,
   // or the default route of a service that has none.
   struct VirtualHostSource {
@@ -864,7 +918,9 @@ class OutboundBuilder {
                                              const HTTPRoute& rule, const std::string& path,
                                              const HTTPMatchRequest* match) {
     if (match != nullptr && match->port != 0 && match->port != in_.port) return std::nullopt;
-    if (!sourceMatches(match, proxy_)) return std::nullopt;
+    if (!sourceMatches(match, proxy_, in_.gateway_keys, vs.metadata.namespace_name)) {
+      return std::nullopt;
+    }
 
     route::Route out;
     std::string name = rule.name;

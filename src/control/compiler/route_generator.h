@@ -46,6 +46,14 @@ struct OutboundRouteInputs {
   // one bad regex would make the proxy reject the whole route configuration.
   // Empty: patterns are not checked here.
   std::function<Status(std::string_view pattern)> check_regex;
+  // Router proxies (gateways): the "<namespace>/<name>" of the Gateways whose
+  // servers on `port` the proxy runs, and the hosts those servers admit.
+  // When set, `virtual_services` are the ones bound to those Gateways and
+  // the configuration is "http.<port>": a virtual host per admitted
+  // VirtualService host, routes whose match names no gateway or one of
+  // these, and no catch-all (an unknown Host gets Envoy's 404).
+  std::vector<std::string> gateway_keys;
+  std::vector<std::string> gateway_hosts;
 };
 
 // The outbound route configuration for one HTTP listener port: a virtual

@@ -81,6 +81,7 @@ enum class Kind {
   kTelemetry,
   kService,
   kNamespace,
+  kLocalWorkload,
 };
 
 struct KindInfo {
@@ -102,6 +103,7 @@ constexpr KindInfo kKinds[] = {
     {"telemetry.istio.io", "Telemetry", Kind::kTelemetry},
     {"", "Service", Kind::kService},
     {"", "Namespace", Kind::kNamespace},
+    {"sheave.io", "LocalWorkload", Kind::kLocalWorkload},
 };
 
 struct GroupInfo {
@@ -115,6 +117,7 @@ constexpr GroupInfo kGroups[] = {
     {"security.istio.io", "v1, v1beta1", {"v1", "v1beta1", ""}},
     {"telemetry.istio.io", "v1, v1alpha1", {"v1", "v1alpha1", ""}},
     {"", "v1", {"v1", "", ""}},
+    {"sheave.io", "v1alpha1", {"v1alpha1", "", ""}},
 };
 
 // Best-effort identity of a document for ResourceError, read without
@@ -162,7 +165,7 @@ void decodeDocument(Decoder& d, const YAML::Node& root, const SourceLocation& so
   if (group_info == nullptr) {
     return m.failField("apiVersion", "unsupported apiVersion \"" + api_version +
                                          "\" (expected networking.istio.io, security.istio.io, "
-                                         "telemetry.istio.io or v1)");
+                                         "telemetry.istio.io, sheave.io or v1)");
   }
   if (std::find(group_info->version_list.begin(), group_info->version_list.end(), version) ==
           group_info->version_list.end() ||
@@ -214,6 +217,8 @@ void decodeDocument(Decoder& d, const YAML::Node& root, const SourceLocation& so
       return into(out.services);
     case Kind::kNamespace:
       return into(out.namespaces);
+    case Kind::kLocalWorkload:
+      return into(out.local_workloads);
   }
 }
 
@@ -252,7 +257,7 @@ size_t ConfigSet::resourceCount() const {
   return virtual_services.size() + destination_rules.size() + service_entries.size() +
          workload_entries.size() + sidecars.size() + gateways.size() + peer_authentications.size() +
          authorization_policies.size() + request_authentications.size() + telemetries.size() +
-         services.size() + namespaces.size();
+         services.size() + namespaces.size() + local_workloads.size();
 }
 
 void ConfigSet::merge(ConfigSet&& other) {
@@ -268,6 +273,7 @@ void ConfigSet::merge(ConfigSet&& other) {
   mergeKind(telemetries, other.telemetries, errors);
   mergeKind(services, other.services, errors);
   mergeKind(namespaces, other.namespaces, errors);
+  mergeKind(local_workloads, other.local_workloads, errors);
   for (ResourceError& e : other.errors) errors.push_back(std::move(e));
   other.errors.clear();
 }

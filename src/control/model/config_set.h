@@ -10,6 +10,7 @@
 #include "control/model/destination_rule.h"
 #include "control/model/gateway.h"
 #include "control/model/kubernetes.h"
+#include "control/model/local_workload.h"
 #include "control/model/peer_authentication.h"
 #include "control/model/request_authentication.h"
 #include "control/model/resource.h"
@@ -38,6 +39,7 @@ struct ConfigSet {
   std::vector<Resource<Telemetry>> telemetries;
   std::vector<Resource<KubernetesService>> services;
   std::vector<Resource<KubernetesNamespace>> namespaces;
+  std::vector<Resource<LocalWorkload>> local_workloads;  // for `sheave up` only
 
   std::vector<ResourceError> errors;
 

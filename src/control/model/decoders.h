@@ -10,6 +10,7 @@
 #include "control/model/destination_rule.h"
 #include "control/model/gateway.h"
 #include "control/model/kubernetes.h"
+#include "control/model/local_workload.h"
 #include "control/model/peer_authentication.h"
 #include "control/model/request_authentication.h"
 #include "control/model/resource.h"
@@ -137,6 +138,9 @@ SHEAVE_MODEL_DECODER(IntOrString);
 SHEAVE_MODEL_DECODER(KubernetesServicePort);
 SHEAVE_MODEL_DECODER(KubernetesService);
 SHEAVE_MODEL_DECODER(KubernetesNamespace);
+
+// Sheave
+SHEAVE_MODEL_DECODER(LocalWorkload);
 
 #undef SHEAVE_MODEL_DECODER
 

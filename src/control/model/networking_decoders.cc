@@ -11,6 +11,20 @@ void requireNonEmpty(MapReader& m, std::string_view key, bool empty) {
   if (!m.decoder().failed() && empty) m.failField(key, "required");
 }
 
+// A WorkloadEntry-style `ports` map (port name -> number).
+void checkPortMap(MapReader& m, std::string_view key,
+                  const std::map<std::string, uint32_t>& ports) {
+  if (m.decoder().failed()) return;
+  for (const auto& [name, port] : ports) {
+    if (port == 0 || port > 65535) {
+      const YAML::Node node = *m.find(key);
+      m.decoder().fail(node[name], childPath(m.pathOf(key), name),
+                       "port must be in [1, 65535], got " + std::to_string(port));
+      return;
+    }
+  }
+}
+
 void checkPort(MapReader& m, std::string_view key, uint32_t port) {
   if (!m.decoder().failed() && m.has(key) && (port == 0 || port > 65535)) {
     m.failField(key, "port must be in [1, 65535], got " + std::to_string(port));
@@ -609,14 +623,25 @@ void decode(Decoder& d, const YAML::Node& n, const std::string& path, WorkloadEn
   m.field("weight", out.weight);
   m.field("serviceAccount", out.service_account);
   m.finish();
-  if (d.failed()) return;
-  for (const auto& [name, port] : out.ports) {
-    if (port == 0 || port > 65535) {
-      const YAML::Node ports = *m.find("ports");
-      d.fail(ports[name], childPath(m.pathOf("ports"), name),
-             "port must be in [1, 65535], got " + std::to_string(port));
-      return;
-    }
+  checkPortMap(m, "ports", out.ports);
+}
+
+// sheave.io LocalWorkload: the launcher's part of a workload (see local_workload.h).
+void decode(Decoder& d, const YAML::Node& n, const std::string& path, LocalWorkload& out) {
+  MapReader m(d, n, path);
+  m.field("command", out.command);
+  m.field("env", out.env);
+  m.field("replicas", out.replicas);
+  m.field("serviceAccount", out.service_account);
+  m.field("labels", out.labels);
+  m.field("ports", out.ports);
+  m.field("holdApplicationUntilProxyStarts", out.hold_application_until_proxy_starts);
+  m.finish();
+  requireNonEmpty(m, "command", out.command.empty() || out.command.front().empty());
+  checkPortMap(m, "ports", out.ports);
+  if (!d.failed() && out.replicas > 64) {
+    m.failField("replicas",
+                "must be in [0, 64] on one machine, got " + std::to_string(out.replicas));
   }
 }
 

@@ -40,15 +40,19 @@ constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | I
 
 }  // namespace
 
-uint64_t ConfigWatcher::configFingerprint(const std::filesystem::path& dir) {
+uint64_t ConfigWatcher::configFingerprint(const std::vector<std::filesystem::path>& dirs) {
   std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  auto it = std::filesystem::recursive_directory_iterator(
-      dir, std::filesystem::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (isConfigFile(it->path()) && it->is_regular_file(ec)) files.push_back(it->path());
+  for (const auto& dir : dirs) {
+    std::vector<std::filesystem::path> found;
+    std::error_code ec;
+    auto it = std::filesystem::recursive_directory_iterator(
+        dir, std::filesystem::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (isConfigFile(it->path()) && it->is_regular_file(ec)) found.push_back(it->path());
+    }
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
   }
-  std::sort(files.begin(), files.end());
   uint64_t h = 14695981039346656037ULL;
   for (const auto& path : files) {
     std::ifstream in(path, std::ios::binary);
@@ -69,20 +73,41 @@ uint64_t ConfigWatcher::configFingerprint(const std::filesystem::path& dir) {
   return h;
 }
 
-ConfigWatcher::ConfigWatcher(std::filesystem::path dir, std::unique_ptr<LocalRegistry> registry)
-    : dir_(std::move(dir)), registry_(std::move(registry)) {}
+ConfigWatcher::ConfigWatcher(std::vector<std::filesystem::path> dirs,
+                             std::unique_ptr<LocalRegistry> registry)
+    : dirs_(std::move(dirs)), registry_(std::move(registry)) {
+  for (const auto& d : dirs_) names_ += (names_.empty() ? "" : ", ") + d.string();
+}
+
+Result<ConfigSet> ConfigWatcher::loadAll(const std::vector<std::filesystem::path>& dirs) {
+  ConfigSet all;
+  for (const auto& dir : dirs) {
+    SHEAVE_ASSIGN_OR_RETURN(ConfigSet config, loadDirectory(dir));
+    all.merge(std::move(config));
+  }
+  return all;
+}
 
 Result<std::unique_ptr<ConfigWatcher>> ConfigWatcher::create(std::filesystem::path dir,
                                                              RegistryOptions options) {
-  if (::access(dir.c_str(), R_OK | X_OK) != 0) {
-    return ioError("--config " + dir.string() + ": " + std::strerror(errno));
+  return create(std::vector<std::filesystem::path>{std::move(dir)}, std::move(options));
+}
+
+Result<std::unique_ptr<ConfigWatcher>> ConfigWatcher::create(
+    std::vector<std::filesystem::path> dirs, RegistryOptions options) {
+  if (dirs.empty()) return invalidArgument("--config: at least one directory is needed");
+  for (const auto& dir : dirs) {
+    if (::access(dir.c_str(), R_OK | X_OK) != 0) {
+      return ioError("--config " + dir.string() + ": " + std::strerror(errno));
+    }
   }
   SHEAVE_ASSIGN_OR_RETURN(std::unique_ptr<LocalRegistry> registry,
                           LocalRegistry::create(std::move(options)));
-  SHEAVE_ASSIGN_OR_RETURN(ConfigSet config, loadDirectory(dir));
+  SHEAVE_ASSIGN_OR_RETURN(ConfigSet config, loadAll(dirs));
   registry->update(config);
-  std::unique_ptr<ConfigWatcher> watcher(new ConfigWatcher(dir, std::move(registry)));
-  watcher->fingerprint_ = configFingerprint(dir);
+  uint64_t fingerprint = configFingerprint(dirs);
+  std::unique_ptr<ConfigWatcher> watcher(new ConfigWatcher(std::move(dirs), std::move(registry)));
+  watcher->fingerprint_ = fingerprint;
   watcher->config_ = std::make_shared<const ConfigSet>(std::move(config));
   return watcher;
 }
@@ -101,13 +126,13 @@ std::shared_ptr<const RegistrySnapshot> ConfigWatcher::registry() const {
 std::optional<ConfigUpdate> ConfigWatcher::reload(std::string reason) {
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
   auto start = Clock::now();
-  Result<ConfigSet> loaded = loadDirectory(dir_);
+  Result<ConfigSet> loaded = loadAll(dirs_);
   if (!loaded.ok()) {
-    SHEAVE_LOG_ERROR("config: reload of {} failed, keeping the previous configuration: {}",
-                     dir_.string(), loaded.error().message());
+    SHEAVE_LOG_ERROR("config: reload of {} failed, keeping the previous configuration: {}", names_,
+                     loaded.error().message());
     return std::nullopt;
   }
-  uint64_t fingerprint = configFingerprint(dir_);
+  uint64_t fingerprint = configFingerprint(dirs_);
   auto config = std::make_shared<const ConfigSet>(std::move(loaded).value());
   RegistryChange change = registry_->update(*config);
   bool config_changed = fingerprint != fingerprint_;
@@ -118,7 +143,7 @@ std::optional<ConfigUpdate> ConfigWatcher::reload(std::string reason) {
   }
   reloads_++;
   if (!config_changed && change.empty()) {
-    SHEAVE_LOG_DEBUG("config: {} reloaded, nothing changed", dir_.string());
+    SHEAVE_LOG_DEBUG("config: {} reloaded, nothing changed", names_);
     return std::nullopt;
   }
   ConfigUpdate update;
@@ -134,7 +159,7 @@ std::optional<ConfigUpdate> ConfigWatcher::reload(std::string reason) {
     update.push.full = true;
     update.push.reason = reason + ": configuration";
   }
-  SHEAVE_LOG_INFO("config: {} reloaded: {} resources, {} errors, {} push", dir_.string(),
+  SHEAVE_LOG_INFO("config: {} reloaded: {} resources, {} errors, {} push", names_,
                   config->resourceCount(), config->errors.size(),
                   update.push.full ? "full" : "endpoint-only");
   for (const ResourceError& e : config->errors) {
@@ -168,8 +193,8 @@ Status ConfigWatcher::start(Listener listener, std::chrono::milliseconds quiet,
   if (inotify_fd_ < 0) return ioError(std::string("inotify_init1: ") + std::strerror(errno));
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return ioError(std::string("eventfd: ") + std::strerror(errno));
-  addWatches(dir_);
-  if (watches_.empty()) return ioError("--config " + dir_.string() + ": cannot be watched");
+  for (const auto& dir : dirs_) addWatches(dir);
+  if (watches_.empty()) return ioError("--config " + names_ + ": cannot be watched");
   listener_ = std::move(listener);
   thread_ = std::thread([this, quiet, max_delay] { run(quiet, max_delay); });
   return okStatus();

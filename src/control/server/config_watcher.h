@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/result.h"
 #include "control/model/config_set.h"
@@ -40,13 +41,18 @@ class ConfigWatcher {
   // registry options are invalid.
   static Result<std::unique_ptr<ConfigWatcher>> create(std::filesystem::path dir,
                                                        RegistryOptions options);
+  // Several directories read as one configuration (in this order; a resource
+  // defined twice keeps its first definition). `sheave up` adds the
+  // WorkloadEntries it generates this way, next to the user's directory.
+  static Result<std::unique_ptr<ConfigWatcher>> create(std::vector<std::filesystem::path> dirs,
+                                                       RegistryOptions options);
   ~ConfigWatcher();
   ConfigWatcher(const ConfigWatcher&) = delete;
   ConfigWatcher& operator=(const ConfigWatcher&) = delete;
 
   std::shared_ptr<const ConfigSet> config() const;
   std::shared_ptr<const RegistrySnapshot> registry() const;
-  const std::filesystem::path& directory() const { return dir_; }
+  const std::vector<std::filesystem::path>& directories() const { return dirs_; }
   uint64_t reloads() const { return reloads_.load(); }
 
   // Reads the directory again now. Returns the update when something
@@ -64,14 +70,16 @@ class ConfigWatcher {
 
   // A digest of every document except WorkloadEntries (formatting and
   // comments ignored), to tell endpoint-only changes from the rest.
-  static uint64_t configFingerprint(const std::filesystem::path& dir);
+  static uint64_t configFingerprint(const std::vector<std::filesystem::path>& dirs);
 
  private:
-  ConfigWatcher(std::filesystem::path dir, std::unique_ptr<LocalRegistry> registry);
+  ConfigWatcher(std::vector<std::filesystem::path> dirs, std::unique_ptr<LocalRegistry> registry);
+  static Result<ConfigSet> loadAll(const std::vector<std::filesystem::path>& dirs);
   void run(std::chrono::milliseconds quiet, std::chrono::milliseconds max_delay);
   void addWatches(const std::filesystem::path& dir);
 
-  const std::filesystem::path dir_;
+  const std::vector<std::filesystem::path> dirs_;
+  std::string names_;  // for log lines
   std::unique_ptr<LocalRegistry> registry_;
   std::mutex reload_mu_;   // one reload at a time
   mutable std::mutex mu_;  // guards config_

@@ -1,6 +1,10 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "common/logging.h"
 #include "control/server/ca_server.h"
@@ -46,7 +50,9 @@ int main(int argc, char** argv) {
   RegistryOptions registry_options;
   registry_options.domain_suffix = options.domain_suffix;
   registry_options.trust_domain = options.trust_domain;
-  auto watcher = ConfigWatcher::create(options.config_dir, registry_options);
+  std::vector<std::filesystem::path> config_dirs(options.config_dirs.begin(),
+                                                 options.config_dirs.end());
+  auto watcher = ConfigWatcher::create(std::move(config_dirs), registry_options);
   if (!watcher.ok()) return fail(watcher.error().message());
 
   MeshConfig mesh;
@@ -59,7 +65,7 @@ int main(int argc, char** argv) {
   {
     auto config = (*watcher)->config();
     SHEAVE_LOG_INFO("config: loaded {} resources from {} ({} errors)", config->resourceCount(),
-                    options.config_dir, config->errors.size());
+                    fmt::join(options.config_dirs, ", "), config->errors.size());
     for (const ResourceError& e : config->errors) SHEAVE_LOG_WARN("config: {}", e.toString());
   }
 

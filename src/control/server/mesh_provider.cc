@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "control/compiler/cluster_generator.h"
 #include "control/compiler/endpoint_generator.h"
+#include "control/compiler/gateway_generator.h"
 #include "control/compiler/listener_generator.h"
 #include "control/compiler/route_generator.h"
 #include "control/compiler/secret_generator.h"
@@ -242,6 +243,33 @@ std::vector<xds::NamedResource> MeshProvider::generateFor(const ProxyContext& pr
   } else if (type_url == xds::kEndpointType) {
     for (auto& assignment : generateEndpoints(proxy, push, names)) {
       out.push_back({assignment.cluster_name(), packDeterministic(assignment)});
+    }
+  } else if (type_url == xds::kListenerType && proxy.type == ProxyContext::Type::kRouter) {
+    addNamed(out,
+             buildGatewayListeners(gatewaysForProxy(proxy, push.config()), push.mesh(), &errors),
+             wanted);
+  } else if (type_url == xds::kRouteType && proxy.type == ProxyContext::Type::kRouter) {
+    auto scope = push.scopeFor(proxy);
+    auto gateways = gatewaysForProxy(proxy, push.config());
+    auto virtual_services = gatewayVirtualServices(push.config(), gateways);
+    for (const std::string& name : names) {
+      uint32_t port = gatewayRoutePort(name);
+      if (port == 0 || gateways.empty()) continue;
+      OutboundRouteInputs inputs;
+      inputs.proxy = &proxy;
+      inputs.mesh = &push.mesh();
+      inputs.registry = &push.registry();
+      inputs.port = port;
+      inputs.services = scope->services();
+      inputs.virtual_services = virtual_services;
+      inputs.destination_rule = [scope](std::string_view host) {
+        return scope->destinationRule(host);
+      };
+      inputs.check_regex = checkRegex;
+      for (const auto* g : gateways) inputs.gateway_keys.push_back(gatewayKey(*g));
+      inputs.gateway_hosts = gatewayServerHosts(gateways, port);
+      auto config = buildOutboundRouteConfiguration(inputs, &errors);
+      out.push_back({config.name(), packDeterministic(config)});
     }
   } else if (type_url == xds::kListenerType) {
     auto scope = push.scopeFor(proxy);

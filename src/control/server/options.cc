@@ -20,7 +20,8 @@ Result<ControlOptions> ControlOptions::parse(int argc, char** argv, std::string&
   CLI::App app{
       "sheave-control: compiles Istio configuration into Envoy v3 xDS and serves it over ADS"};
   app.set_version_flag("--version", "sheave-control 0.1.0");
-  app.add_option("--config", o.config_dir, "directory of Istio / Kubernetes YAML (watched)")
+  app.add_option("--config", o.config_dirs,
+                 "directory of Istio / Kubernetes YAML (watched; may be repeated)")
       ->required();
   app.add_option("--xds-address", o.xds_address, "ADS (gRPC) listen address");
   app.add_option("--http-address", o.http_address, "monitoring and debug HTTP listen address");

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "control/model/sidecar.h"
@@ -10,7 +11,8 @@ namespace sheave::control {
 
 // sheave-control's command line.
 struct ControlOptions {
-  std::string config_dir;
+  // Read as one configuration, in order; --config may be repeated.
+  std::vector<std::string> config_dirs;
   std::string xds_address = "127.0.0.1:15010";
   std::string http_address = "127.0.0.1:15014";
   std::string domain_suffix = "cluster.local";

@@ -75,6 +75,22 @@ class ResponseFlags {
   uint64_t bits_ = 0;
 };
 
+// What Istio's metadata exchange tells about the workload on the other end
+// (Istio's WorkloadMetadataObject): read from the peer's x-envoy-peer-metadata
+// header by istio.metadata_exchange, read by istio.stats. Empty strings are
+// unknown. Immutable once published; shared by the streams of one peer.
+struct PeerWorkloadMetadata {
+  std::string instance_name;       // NAME (the pod)
+  std::string namespace_name;      // NAMESPACE
+  std::string workload_name;       // WORKLOAD_NAME
+  std::string cluster_id;          // CLUSTER_ID
+  std::string canonical_name;      // LABELS["service.istio.io/canonical-name"]
+  std::string canonical_revision;  // LABELS["service.istio.io/canonical-revision"]
+  std::string app_name;            // LABELS["app"]
+  std::string app_version;         // LABELS["version"]
+  std::string owner;               // OWNER
+};
+
 // What access logs, stats and telemetry read about one HTTP request or one
 // TCP session. Filled in by the connection manager / tcp_proxy / router as
 // the stream progresses; read once when the stream ends. Owned by the
@@ -118,6 +134,14 @@ struct StreamInfo {
   std::string downstream_peer_uri_san;
   std::string downstream_peer_subject;
   std::string downstream_local_uri_san;
+  // The upstream connection's TLS identities, when it is TLS (the router fills them).
+  std::string upstream_peer_uri_san;
+  std::string upstream_local_uri_san;
+
+  // Istio's filter state "downstream_peer" / "upstream_peer": the peer
+  // workloads learnt by istio.metadata_exchange; null when unknown.
+  std::shared_ptr<const PeerWorkloadMetadata> downstream_peer;
+  std::shared_ptr<const PeerWorkloadMetadata> upstream_peer;
 
   std::string request_id;  // x-request-id
   std::optional<uint64_t> connection_id;

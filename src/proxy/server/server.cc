@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "proxy/config/bootstrap_loader.h"
+#include "proxy/config/local_node.h"
 #include "proxy/config/proto_json.h"
 #include "proxy/network/tls/tls_context.h"
 #include "proxy/server/builtin_extensions.h"
@@ -158,6 +159,8 @@ Status Server::load() {
   if (!options_.service_cluster.empty()) {
     bootstrap_.mutable_node()->set_cluster(options_.service_cluster);
   }
+  // Filter factories (istio.metadata_exchange, istio.stats) read the node's metadata.
+  config::setLocalNode(bootstrap_.node());
   const std::string where = options_.config_path.empty() ? "--config-yaml" : options_.config_path;
 
   auto store = stats::Store::create();
@@ -608,7 +611,11 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
         << prefix << "rq_timeout::" << v(s.rq_timeout) << "\n"
         << prefix << "rq_total::" << v(s.rq_total) << "\n"
         << prefix << "hostname::" << h->hostname() << "\n"
-        << prefix << "health_flags::" << (h->healthy() ? "healthy" : "/eds_health_status") << "\n"
+        << prefix << "health_flags::"
+        << (h->available() ? std::string("healthy")
+                           : std::string(h->healthy() ? "" : "/eds_health_status") +
+                                 (h->ejected() ? "/failed_outlier_check" : ""))
+        << "\n"
         << prefix << "weight::" << h->weight() << "\n"
         << prefix << "region::\n"
         << prefix << "zone::\n"

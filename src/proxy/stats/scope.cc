@@ -101,6 +101,10 @@ class ChildScope : public Scope {
 };
 }  // namespace
 
+Result<std::shared_ptr<LabeledFamily>> Scope::labeledFamily(LabeledFamily::Options options) {
+  return registry_->labeledFamily(std::move(options));
+}
+
 std::shared_ptr<Scope> Scope::createScope(std::string_view child_prefix) {
   std::string child = sanitizeStatName(child_prefix);
   std::string full = prefix().empty() ? child : (child.empty() ? prefix() : prefix() + "." + child);

@@ -5,9 +5,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "proxy/stats/counter.h"
 #include "proxy/stats/gauge.h"
 #include "proxy/stats/histogram.h"
+#include "proxy/stats/labeled_family.h"
 
 namespace sheave::stats {
 
@@ -43,6 +45,11 @@ class Scope {
   // room for them is set aside in one piece instead of several small blocks.
   // Stats that already exist (a cluster re-added by xDS) leave the room unused.
   void reserve(uint32_t counters, uint32_t gauges, uint32_t histograms);
+
+  // A labelled metric family, shared by name across the whole store (not
+  // prefixed by this scope: its name is what Prometheus shows) and kept for
+  // the store's life. Config load time, like the other lookups.
+  Result<std::shared_ptr<LabeledFamily>> labeledFamily(LabeledFamily::Options options);
 
   // A child scope named prefix() + "." + `prefix`. The child does not keep
   // its parent alive, and the parent does not keep the child alive.

@@ -113,6 +113,31 @@ StatRegistry::StatRegistry(TagProducer tags, BucketSettings bucket_settings)
 
 StatRegistry::~StatRegistry() = default;
 
+Result<std::shared_ptr<LabeledFamily>> StatRegistry::labeledFamily(LabeledFamily::Options options) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = families_.find(options.name);
+  if (it != families_.end()) {
+    const LabeledFamily& f = *it->second;
+    if (f.type() != options.type || f.labelNames() != options.label_names) {
+      return invalidArgument("metric family '" + options.name +
+                             "' already exists with another type or other label names");
+    }
+    return it->second;
+  }
+  std::string name = options.name;
+  auto family = std::make_shared<LabeledFamily>(std::move(options));
+  families_.emplace(std::move(name), family);
+  return family;
+}
+
+std::vector<std::shared_ptr<LabeledFamily>> StatRegistry::labeledFamilies() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<LabeledFamily>> out;
+  out.reserve(families_.size());
+  for (const auto& [_, f] : families_) out.push_back(f);
+  return out;
+}
+
 std::shared_ptr<StatNode> StatRegistry::node(std::string_view prefix) {
   auto it = nodes_.find(prefix);
   if (it != nodes_.end()) {

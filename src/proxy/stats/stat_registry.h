@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,9 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.h"
 #include "proxy/stats/counter.h"
 #include "proxy/stats/gauge.h"
 #include "proxy/stats/histogram.h"
+#include "proxy/stats/labeled_family.h"
 #include "proxy/stats/tag_extractor.h"
 
 namespace re2 {
@@ -100,6 +103,12 @@ class StatRegistry : public std::enable_shared_from_this<StatRegistry> {
   template <typename T>
   std::vector<std::shared_ptr<T>> collect() const;
 
+  // Takes mutex(). The family named options.name, created if needed; an error
+  // when a family of that name exists with another type or label names.
+  Result<std::shared_ptr<LabeledFamily>> labeledFamily(LabeledFamily::Options options);
+  // Takes mutex(). Sorted by name.
+  std::vector<std::shared_ptr<LabeledFamily>> labeledFamilies() const;
+
  private:
   TagProducer tags_;
   BucketSettings bucket_settings_;
@@ -109,6 +118,8 @@ class StatRegistry : public std::enable_shared_from_this<StatRegistry> {
       nodes_;  // key views the node's prefix
   std::deque<std::string> leaves_;
   std::unordered_map<std::string_view, uint32_t> leaf_ids_;  // key views leaves_
+  // Kept for the registry's life: counters must not reset when a listener is replaced.
+  std::map<std::string, std::shared_ptr<LabeledFamily>, std::less<>> families_;
 };
 
 // Internal layout of a node's storage, here so forEach() can be inline.

@@ -340,7 +340,51 @@ std::string StatsFormatter::prometheus(const Store& store) const {
     }
     for (const auto& [_, lines] : family.lines) out += lines;
   }
+  appendLabeledFamilies(store, out);
   return out;
+}
+
+void StatsFormatter::appendLabeledFamilies(const Store& store, std::string& out) const {
+  std::string dropped;
+  for (const auto& family : store.labeledFamilies()) {
+    const std::string& name = family->name();
+    if (!selected(name, true)) continue;
+    if (family->dropped() > 0) {
+      dropped += "sheave_labeled_series_dropped_total{metric=\"" + prometheusLabelValue(name) +
+                 "\"} " + std::to_string(family->dropped()) + "\n";
+    }
+    if (family->size() == 0) continue;
+    const bool histogram = family->type() == LabeledFamily::Type::kHistogram;
+    out += "# TYPE " + name + (histogram ? " histogram\n" : " counter\n");
+    const auto& label_names = family->labelNames();
+    family->forEach([&](const LabeledFamily::Series& series) {
+      std::vector<Tag> tags;
+      tags.reserve(label_names.size());
+      for (size_t i = 0; i < label_names.size(); ++i) {
+        tags.push_back(Tag{label_names[i], series.values()[i]});
+      }
+      if (!histogram) {
+        out +=
+            name + prometheusLabels(tags) + " " + std::to_string(series.counter().value()) + "\n";
+        return;
+      }
+      const HistogramSnapshot snap = series.histogram()->cumulative();
+      const std::vector<uint64_t> cumulative = snap.cumulativeCounts();
+      for (size_t i = 0; i < snap.bounds.size(); ++i) {
+        out += name + "_bucket" + prometheusLabels(tags, "le", fmt::format("{}", snap.bounds[i])) +
+               " " + std::to_string(cumulative[i]) + "\n";
+      }
+      out += name + "_bucket" + prometheusLabels(tags, "le", "+Inf") + " " +
+             std::to_string(snap.sample_count) + "\n";
+      out += name + "_sum" + prometheusLabels(tags) + " " + std::to_string(snap.sample_sum) + "\n";
+      out +=
+          name + "_count" + prometheusLabels(tags) + " " + std::to_string(snap.sample_count) + "\n";
+    });
+  }
+  if (!dropped.empty()) {
+    out += "# TYPE sheave_labeled_series_dropped_total counter\n";
+    out += dropped;
+  }
 }
 
 }  // namespace sheave::stats

@@ -40,7 +40,9 @@ inline constexpr std::string_view kPrometheusContentType =
 //   "supported_quantiles":[...],"computed_quantiles":[{"name":..,"values":
 //   [{"interval":x,"cumulative":y},...]}]}}]}, NaN as null;
 // - prometheus: families named envoy_<sanitized tag-extracted name> with the
-//   extracted tags as labels, sorted by family, one "# TYPE" line each.
+//   extracted tags as labels, sorted by family, one "# TYPE" line each; then
+//   the labelled families (Scope::labeledFamily) under their own names, and
+//   sheave_labeled_series_dropped_total{metric=...} when a family was full.
 // Quantiles are interpolated inside the fixed buckets, an approximation of
 // Envoy's log-linear histograms (exact at bucket bounds).
 class StatsFormatter {
@@ -59,6 +61,8 @@ class StatsFormatter {
  private:
   StatsFormatter() = default;
   bool selected(const std::string& name, bool used) const;
+  // Labelled families (Istio's metrics) under their own names, no envoy_ prefix.
+  void appendLabeledFamilies(const Store& store, std::string& out) const;
 
   StatsParams params_;
   std::unique_ptr<re2::RE2> filter_;

@@ -61,6 +61,10 @@ std::vector<std::shared_ptr<Histogram>> Store::histograms() const {
   return registry()->collect<Histogram>();
 }
 
+std::vector<std::shared_ptr<LabeledFamily>> Store::labeledFamilies() const {
+  return registry()->labeledFamilies();
+}
+
 const TagProducer& Store::tagProducer() const { return registry()->tagProducer(); }
 
 void Store::mergeHistograms() {

@@ -43,6 +43,9 @@ class Store : public Scope {
   std::vector<std::shared_ptr<Gauge>> gauges() const;
   std::vector<std::shared_ptr<Histogram>> histograms() const;
 
+  // Every labelled family (Scope::labeledFamily), sorted by name.
+  std::vector<std::shared_ptr<LabeledFamily>> labeledFamilies() const;
+
   // The tag extractors, for output that labels stats (Prometheus).
   const TagProducer& tagProducer() const;
 

@@ -15,6 +15,7 @@
 #include "proxy/stats/scope.h"
 #include "proxy/upstream/host.h"
 #include "proxy/upstream/load_balancer.h"
+#include "proxy/upstream/outlier_detector.h"
 #include "proxy/upstream/resource_manager.h"
 
 namespace sheave::upstream {
@@ -100,6 +101,8 @@ struct ClusterInfo {
   LbPolicy lb_policy = LbPolicy::kRoundRobin;
   uint32_t least_request_choice_count = 2;
   double healthy_panic_threshold = 50.0;
+  // Cluster.outlier_detection; null when the cluster has none.
+  std::shared_ptr<const OutlierDetectionConfig> outlier_detection;
   uint32_t per_connection_buffer_limit_bytes = 1024 * 1024;
   uint64_t max_requests_per_connection = 0;  // 0: unlimited
   std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};

@@ -272,7 +272,8 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     info->transport_socket_matches.push_back(std::move(match));
   }
   if (proto.has_outlier_detection()) {
-    SHEAVE_LOG_WARN("cluster '{}': outlier_detection is accepted but not enforced yet", info->name);
+    info->outlier_detection = std::make_shared<const OutlierDetectionConfig>(
+        OutlierDetectionConfig::fromProto(proto.outlier_detection()));
   }
   if (proto.health_checks_size() > 0) {
     SHEAVE_LOG_WARN("cluster '{}': health_checks are accepted but not run yet", info->name);
@@ -399,10 +400,22 @@ Cluster::Cluster(std::shared_ptr<const ClusterInfo> info, std::vector<EndpointCo
       loop_(loop),
       resolver_(resolver) {}
 
-Cluster::~Cluster() = default;
+Cluster::~Cluster() { outlier_detector_.reset(); }
+
+void Cluster::startOutlierDetection() {
+  if (!info_->outlier_detection || outlier_detector_) return;
+  outlier_detector_ = std::make_unique<OutlierDetector>(
+      info_->outlier_detection, *info_->scope, [this] { return hosts_; },
+      [this] {
+        // Same hosts, new ejections: the workers rebuild their load balancers.
+        if (on_hosts_changed_) on_hosts_changed_();
+      });
+  outlier_detector_->start(loop_);
+}
 
 void Cluster::initialize(std::function<void()> on_ready) {
   on_ready_ = std::move(on_ready);
+  startOutlierDetection();
   if (!eds_service_name_.empty()) {
     // Ready with the first assignment (updateLoadAssignment).
     if (eds_ready_) publish(HostVector(*hosts_));

@@ -17,6 +17,7 @@
 #include "proxy/upstream/conn_pool.h"
 #include "proxy/upstream/host.h"
 #include "proxy/upstream/load_balancer.h"
+#include "proxy/upstream/outlier_detector.h"
 
 namespace envoy::config::cluster::v3 {
 class Cluster;
@@ -73,6 +74,7 @@ class Cluster : public network::DeferredDeletable {
   Cluster(std::shared_ptr<const ClusterInfo> info, std::vector<EndpointConfig> endpoints, bool dns,
           bool logical, network::EventLoop& loop, network::DnsResolver& resolver);
   void resolve();
+  void startOutlierDetection();
   void onResolved(size_t endpoint, Result<std::vector<Address>> result);
   void publish(HostVector hosts);
 
@@ -91,6 +93,7 @@ class Cluster : public network::DeferredDeletable {
   std::unique_ptr<network::Timer> refresh_timer_;
   std::function<void()> on_ready_;
   std::function<void()> on_hosts_changed_;
+  std::unique_ptr<OutlierDetector> outlier_detector_;  // with Cluster.outlier_detection
 };
 
 // A cluster as one worker sees it: the host list snapshot, this worker's

@@ -23,6 +23,20 @@ struct HostStats {
   std::atomic<uint64_t> rq_timeout{0};
 };
 
+// What outlier detection counts for one host, on the workers (relaxed
+// atomics); the cluster's OutlierDetector reads and resets it on its interval.
+struct HostOutlierState {
+  std::atomic<uint32_t> consecutive_5xx{0};
+  std::atomic<uint32_t> consecutive_gateway_failure{0};
+  std::atomic<uint32_t> consecutive_local_origin_failure{0};
+  std::atomic<uint8_t> tripped{0};  // OutlierTrip bits since the last interval
+  // This interval's requests and failures (external origin, or all when not split).
+  std::atomic<uint64_t> window_requests{0};
+  std::atomic<uint64_t> window_failures{0};
+  std::atomic<uint64_t> window_local_requests{0};
+  std::atomic<uint64_t> window_local_failures{0};
+};
+
 // One upstream endpoint. Immutable except for its stats and health flags;
 // owned by shared_ptr so a host removed by a DNS refresh lives until its
 // last connection and request are gone.
@@ -47,6 +61,28 @@ class Host {
   // unhealthy; the load balancer skips it unless the panic threshold applies.
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
   void setHealthy(bool healthy) const { healthy_.store(healthy, std::memory_order_relaxed); }
+  // Ejected by outlier detection: skipped like an unhealthy host.
+  bool ejected() const { return ejected_.load(std::memory_order_relaxed); }
+  void setEjected(bool ejected) const { ejected_.store(ejected, std::memory_order_relaxed); }
+  // What the load balancer may pick (unless the panic threshold applies).
+  bool available() const { return healthy() && !ejected(); }
+
+  // Outlier counters, made on first use: hosts of clusters without outlier
+  // detection never pay for them.
+  HostOutlierState& outlierState() const {
+    HostOutlierState* state = outlier_.load(std::memory_order_acquire);
+    if (state != nullptr) return *state;
+    auto* fresh = new HostOutlierState();
+    if (outlier_.compare_exchange_strong(state, fresh, std::memory_order_acq_rel)) return *fresh;
+    delete fresh;
+    return *state;
+  }
+  // nullptr when nothing was ever reported.
+  HostOutlierState* outlierStateIfAny() const { return outlier_.load(std::memory_order_acquire); }
+
+  ~Host() { delete outlier_.load(); }
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
 
  private:
   static const std::string& emptyHostname() {
@@ -62,6 +98,8 @@ class Host {
   std::unique_ptr<const std::string> hostname_;
   mutable HostStats stats_;
   mutable std::atomic<bool> healthy_{true};
+  mutable std::atomic<bool> ejected_{false};
+  mutable std::atomic<HostOutlierState*> outlier_{nullptr};
 };
 
 using HostSharedPtr = std::shared_ptr<const Host>;

@@ -14,7 +14,7 @@ class LoadBalancerBase : public LoadBalancer {
       : random_(random) {
     const HostVector& hosts = *all;
     const size_t healthy_count = static_cast<size_t>(std::count_if(
-        hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->healthy(); }));
+        hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->available(); }));
     const double healthy_percent =
         hosts.empty() ? 0.0 : 100.0 * static_cast<double>(healthy_count) / hosts.size();
     if (healthy_count == hosts.size() || healthy_percent < panic_threshold_percent) {
@@ -24,7 +24,7 @@ class LoadBalancerBase : public LoadBalancer {
       auto healthy = std::make_shared<HostVector>();
       healthy->reserve(healthy_count);
       for (const auto& h : hosts) {
-        if (h->healthy()) healthy->push_back(h);
+        if (h->available()) healthy->push_back(h);
       }
       hosts_ = std::move(healthy);
     }

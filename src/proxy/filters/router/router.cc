@@ -129,6 +129,9 @@ class Router::UpstreamRequest : public upstream::ResponseDecoder, public upstrea
     handle_ = nullptr;
     encoder_ = &encoder;
     reused_ = encoder.reusedConnection();
+    if (const auto& od = parent_.cluster_->info()->outlier_detection) {
+      upstream::reportLocalOrigin(*od, *host, upstream::LocalOriginEvent::kSuccess);
+    }
     auto& info = parent_.callbacks_->streamInfo();
     info.upstream_local_address = encoder.localAddress();
     if (per_try_timer_) per_try_timer_->enable(parent_.per_try_timeout_);
@@ -196,6 +199,9 @@ class Router::UpstreamRequest : public upstream::ResponseDecoder, public upstrea
     stats.upstreamRqClass(code).inc();
     auto& hs = host_->stats();
     (code >= 500 ? hs.rq_error : hs.rq_success).fetch_add(1, std::memory_order_relaxed);
+    if (const auto& od = parent_.cluster_->info()->outlier_detection) {
+      upstream::reportHttpStatus(*od, *host_, code);
+    }
   }
 
  private:
@@ -548,6 +554,13 @@ void Router::onPoolFailure(UpstreamRequest& request, PoolFailureReason reason,
 
 void Router::onUpstreamReset(UpstreamRequest& request, StreamResetReason reason,
                              std::string_view details) {
+  const auto& od = cluster_->info()->outlier_detection;
+  if (od && reason != StreamResetReason::kOverflow && request.host()) {
+    upstream::reportLocalOrigin(*od, *request.host(),
+                                reason == StreamResetReason::kConnectionFailure
+                                    ? upstream::LocalOriginEvent::kConnectFailed
+                                    : upstream::LocalOriginEvent::kReset);
+  }
   auto& info = callbacks_->streamInfo();
   if (reason != StreamResetReason::kOverflow) info.upstream_transport_failure_reason = details;
   if (request.responseStarted() || response_started_) {
@@ -627,6 +640,9 @@ void Router::replyAfterReset(StreamResetReason reason, std::string_view details)
 void Router::onPerTryTimeout(UpstreamRequest& request) {
   cluster_->info()->stats->upstream_rq_per_try_timeout.inc();
   request.host()->stats().rq_timeout.fetch_add(1, std::memory_order_relaxed);
+  if (const auto& od = cluster_->info()->outlier_detection) {
+    upstream::reportLocalOrigin(*od, *request.host(), upstream::LocalOriginEvent::kTimeout);
+  }
   if (retryOnReset(StreamResetReason::kLocalReset) && scheduleRetry()) return;
   auto& info = callbacks_->streamInfo();
   info.setResponseFlag(ResponseFlag::kUpstreamRequestTimeout);
@@ -637,7 +653,12 @@ void Router::onPerTryTimeout(UpstreamRequest& request) {
 
 void Router::onGlobalTimeout() {
   cluster_->info()->stats->upstream_rq_timeout.inc();
-  if (upstream_) upstream_->host()->stats().rq_timeout.fetch_add(1, std::memory_order_relaxed);
+  if (upstream_ && upstream_->host()) {
+    upstream_->host()->stats().rq_timeout.fetch_add(1, std::memory_order_relaxed);
+    if (const auto& od = cluster_->info()->outlier_detection) {
+      upstream::reportLocalOrigin(*od, *upstream_->host(), upstream::LocalOriginEvent::kTimeout);
+    }
+  }
   auto& info = callbacks_->streamInfo();
   info.setResponseFlag(ResponseFlag::kUpstreamRequestTimeout);
   if (retry_timer_) retry_timer_->disable();

@@ -194,6 +194,9 @@ void TcpProxySession::connectUpstream() {
 
 void TcpProxySession::onUpstreamConnected() {
   upstream_connected_ = true;
+  if (const auto& od = cluster_->info()->outlier_detection) {
+    upstream::reportLocalOrigin(*od, *upstream_host_, upstream::LocalOriginEvent::kSuccess);
+  }
   info_.upstream_local_address = upstream_->localAddress().asString();
   downstream_->readDisable(false);
   if (early_data_.length() > 0 || early_end_stream_) {
@@ -258,6 +261,9 @@ void TcpProxySession::onUpstreamEvent(network::ConnectionEvent event) {
   if (connect_failed) {
     cinfo.stats->upstream_cx_connect_fail.inc();
     upstream_host_->stats().cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
+    if (const auto& od = cinfo.outlier_detection) {
+      upstream::reportLocalOrigin(*od, *upstream_host_, upstream::LocalOriginEvent::kConnectFailed);
+    }
     info_.upstream_transport_failure_reason = std::string(upstream_->failureReason());
     if (connect_attempts_ < config_->max_connect_attempts && !downstream_closed_) {
       // Destroy the failed connection after this callback returns.

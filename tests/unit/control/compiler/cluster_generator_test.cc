@@ -207,6 +207,8 @@ TEST(ClusterGeneratorTest, DestinationRulePolicyAndSubsets) {
   EXPECT_EQ(od.interval().seconds(), 5);
   EXPECT_EQ(od.base_ejection_time().seconds(), 30);
   EXPECT_EQ(od.max_ejection_percent().value(), 50u);
+  ASSERT_TRUE(od.has_enforcing_success_rate());  // Istio turns success-rate ejection off
+  EXPECT_EQ(od.enforcing_success_rate().value(), 0u);
   EXPECT_TRUE(all.common_lb_config().has_healthy_panic_threshold());
   // Explicit ISTIO_MUTUAL: one transport socket, no auto-mTLS matches.
   EXPECT_EQ(all.transport_socket_matches_size(), 0);

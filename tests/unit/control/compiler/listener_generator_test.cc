@@ -9,6 +9,8 @@
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "istio/proxy/peer_metadata/config.pb.h"
+#include "istio/proxy/stats/config.pb.h"
 
 namespace sheave::control {
 namespace {
@@ -167,6 +169,30 @@ TEST_F(ListenerGeneratorTest, VirtualOutboundRegistryOnly) {
   EXPECT_EQ(tcpOf(http->default_filter_chain()).cluster(), "BlackHoleCluster");
 }
 
+TEST_F(ListenerGeneratorTest, IstioMetricsFiltersFollowTheMeshSwitch) {
+  Service reviews =
+      makeService("reviews.default.svc.cluster.local", "240.240.0.2", {{9080, Protocol::kHttp}});
+  {
+    auto listeners = build(inputs({&reviews}));
+    HttpConnectionManager hcm = hcmOf(find(listeners, "0.0.0.0_9080")->filter_chains(0));
+    io::istio::http::peer_metadata::Config mx;
+    ASSERT_TRUE(hcm.http_filters(0).typed_config().UnpackTo(&mx));
+    // Outbound: learn the upstream from its response, tell it who calls, never outside the mesh.
+    ASSERT_EQ(mx.upstream_propagation_size(), 1);
+    EXPECT_TRUE(mx.upstream_propagation(0).istio_headers().skip_external_clusters());
+    EXPECT_TRUE(mx.upstream_discovery(0).has_istio_headers());
+    EXPECT_EQ(mx.downstream_propagation_size(), 0);
+    ::stats::PluginConfig stats;
+    ASSERT_TRUE(hcm.http_filters(3).typed_config().UnpackTo(&stats));
+    EXPECT_TRUE(stats.disable_host_header_fallback());
+  }
+  mesh_.enable_istio_metrics = false;
+  auto listeners = build(inputs({&reviews}));
+  HttpConnectionManager hcm = hcmOf(find(listeners, "0.0.0.0_9080")->filter_chains(0));
+  ASSERT_EQ(hcm.http_filters_size(), 3);
+  EXPECT_EQ(hcm.http_filters(0).name(), "envoy.filters.http.fault");
+}
+
 TEST_F(ListenerGeneratorTest, OutboundHttpListenerPerPort) {
   Service ratings =
       makeService("ratings.default.svc.cluster.local", "240.240.0.3", {{9080, Protocol::kHttp}});
@@ -204,15 +230,22 @@ TEST_F(ListenerGeneratorTest, OutboundHttpListenerPerPort) {
   EXPECT_EQ(hcm.rds().route_config_name(), "9080");
   EXPECT_TRUE(hcm.rds().config_source().has_ads());
   EXPECT_EQ(hcm.rds().config_source().resource_api_version(), envoy::config::core::v3::V3);
-  ASSERT_EQ(hcm.http_filters_size(), 3);
-  EXPECT_EQ(hcm.http_filters(0).name(), "envoy.filters.http.fault");
+  // Istio's order: metadata exchange first, stats just before the router.
+  ASSERT_EQ(hcm.http_filters_size(), 5);
+  EXPECT_EQ(hcm.http_filters(0).name(), "istio.metadata_exchange");
   EXPECT_EQ(hcm.http_filters(0).typed_config().type_url(),
-            "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault");
-  EXPECT_EQ(hcm.http_filters(1).name(), "envoy.filters.http.cors");
+            "type.googleapis.com/io.istio.http.peer_metadata.Config");
+  EXPECT_EQ(hcm.http_filters(1).name(), "envoy.filters.http.fault");
   EXPECT_EQ(hcm.http_filters(1).typed_config().type_url(),
-            "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors");
-  EXPECT_EQ(hcm.http_filters(2).name(), "envoy.filters.http.router");
+            "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault");
+  EXPECT_EQ(hcm.http_filters(2).name(), "envoy.filters.http.cors");
   EXPECT_EQ(hcm.http_filters(2).typed_config().type_url(),
+            "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors");
+  EXPECT_EQ(hcm.http_filters(3).name(), "istio.stats");
+  EXPECT_EQ(hcm.http_filters(3).typed_config().type_url(),
+            "type.googleapis.com/stats.PluginConfig");
+  EXPECT_EQ(hcm.http_filters(4).name(), "envoy.filters.http.router");
+  EXPECT_EQ(hcm.http_filters(4).typed_config().type_url(),
             "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router");
   ASSERT_TRUE(hcm.has_use_remote_address());
   EXPECT_FALSE(hcm.use_remote_address().value());

@@ -188,8 +188,9 @@ TEST_F(ListenerSecurityTest, SecurityFiltersAndPathNormalization) {
   ASSERT_TRUE(firstChain(l, 9080, true)->filters(0).typed_config().UnpackTo(&hcm));
   std::vector<std::string> names;
   for (const auto& f : hcm.http_filters()) names.push_back(f.name());
-  EXPECT_THAT(names, ElementsAre("envoy.filters.http.jwt_authn", "envoy.filters.http.fault",
-                                 "envoy.filters.http.cors", "envoy.filters.http.router"));
+  EXPECT_THAT(names, ElementsAre("istio.metadata_exchange", "envoy.filters.http.jwt_authn",
+                                 "envoy.filters.http.fault", "envoy.filters.http.cors",
+                                 "istio.stats", "envoy.filters.http.router"));
   EXPECT_TRUE(hcm.normalize_path().value());
   EXPECT_TRUE(hcm.merge_slashes());
   EXPECT_EQ(hcm.path_with_escaped_slashes_action(), HttpConnectionManager::UNESCAPE_AND_FORWARD);
@@ -232,9 +233,11 @@ TEST_F(ListenerSecurityTest, SetInboundSecurityFromConfig) {
   auto l = inbound(in.peer_authentication);
   HttpConnectionManager hcm;
   ASSERT_TRUE(firstChain(l, 9080, true)->filters(0).typed_config().UnpackTo(&hcm));
-  ASSERT_EQ(hcm.http_filters_size(), 6);
-  EXPECT_EQ(hcm.http_filters(0).name(), "envoy.filters.http.jwt_authn");
-  EXPECT_EQ(hcm.http_filters(5).name(), "envoy.filters.http.router");
+  ASSERT_EQ(hcm.http_filters_size(), 8);
+  EXPECT_EQ(hcm.http_filters(0).name(), "istio.metadata_exchange");
+  EXPECT_EQ(hcm.http_filters(1).name(), "envoy.filters.http.jwt_authn");
+  EXPECT_EQ(hcm.http_filters(6).name(), "istio.stats");
+  EXPECT_EQ(hcm.http_filters(7).name(), "envoy.filters.http.router");
   // Istio's default BASE normalization on inbound.
   EXPECT_TRUE(hcm.normalize_path().value());
   EXPECT_FALSE(hcm.merge_slashes());

@@ -666,3 +666,48 @@ spec:
 
 }  // namespace
 }  // namespace sheave::control
+
+namespace sheave::control {
+namespace {
+
+TEST(ConfigSetTest, LocalWorkloadLoadsWithDefaults) {
+  ConfigSet set = parseDocuments(R"(apiVersion: sheave.io/v1alpha1
+kind: LocalWorkload
+metadata:
+  name: reviews-v1
+spec:
+  command: [sheave-demo-app, --name, reviews]
+  env: {DEMO_VERSION: v1}
+  serviceAccount: bookinfo-reviews
+  labels: {app: reviews, version: v1}
+  ports: {http: 9080}
+)",
+                                 "local.yaml");
+  ASSERT_EQ(set.local_workloads.size(), 1u) << errorsOf(set);
+  const LocalWorkload& w = set.local_workloads[0].spec;
+  EXPECT_EQ(set.local_workloads[0].metadata.namespace_name, "default");
+  EXPECT_EQ(w.command.size(), 3u);
+  EXPECT_EQ(w.env.at("DEMO_VERSION"), "v1");
+  EXPECT_EQ(w.replicas, 1u);
+  EXPECT_TRUE(w.hold_application_until_proxy_starts);
+  EXPECT_EQ(w.ports.at("http"), 9080u);
+}
+
+TEST(ConfigSetTest, LocalWorkloadNeedsACommandAndSanePortsAndReplicas) {
+  const std::string head =
+      "apiVersion: sheave.io/v1alpha1\nkind: LocalWorkload\nmetadata:\n  name: w\nspec:\n";
+  EXPECT_NE(rejection(head + "  replicas: 1\n").find("spec.command: required"), std::string::npos);
+  EXPECT_NE(rejection(head + "  command: [x]\n  ports: {http: 70000}\n").find("spec.ports.http"),
+            std::string::npos);
+  EXPECT_NE(rejection(head + "  command: [x]\n  replicas: 65\n").find("spec.replicas"),
+            std::string::npos);
+  EXPECT_NE(rejection(head + "  command: [x]\n  image: nginx\n").find("spec.image"),
+            std::string::npos);
+  EXPECT_NE(rejection("apiVersion: sheave.io/v1\nkind: LocalWorkload\nmetadata:\n  name: w\n"
+                      "spec:\n  command: [x]\n")
+                .find("v1alpha1"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace sheave::control

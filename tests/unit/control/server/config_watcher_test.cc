@@ -89,6 +89,25 @@ TEST_F(ConfigWatcherTest, MissingDirectoryIsAnError) {
   EXPECT_NE(w.error().message().find("nope"), std::string::npos);
 }
 
+TEST_F(ConfigWatcherTest, SeveralDirectoriesAreOneConfiguration) {
+  // What `sheave up` does: the user's directory plus one of generated WorkloadEntries.
+  fs::path generated = dir_.string() + "-generated";
+  fs::create_directories(generated);
+  fs::remove_all(dir_ / "workloads");
+  std::ofstream(generated / "workloads.yaml") << workload("198.18.0.7");
+  auto w = ConfigWatcher::create(std::vector<fs::path>{dir_, generated}, RegistryOptions{});
+  ASSERT_TRUE(w.ok()) << w.error().message();
+  auto endpoints = (*w)->registry()->endpoints("reviews.default.svc.cluster.local");
+  ASSERT_EQ(endpoints.size(), 1u);
+  EXPECT_EQ(endpoints[0].address, "198.18.0.7");
+  std::ofstream(generated / "workloads.yaml") << workload("198.18.0.8");
+  auto update = (*w)->reload();
+  ASSERT_TRUE(update.has_value());
+  EXPECT_FALSE(update->push.full);
+  EXPECT_FALSE(ConfigWatcher::create(std::vector<fs::path>{dir_, dir_ / "nope"}, {}).ok());
+  fs::remove_all(generated);
+}
+
 TEST_F(ConfigWatcherTest, WorkloadOnlyChangeIsAnEndpointPush) {
   auto w = create();
   write("workloads/reviews.yaml", workload("10.0.0.99"));
