@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/analyze_command.h"
 #include "cli/local_mesh.h"
 
 namespace {
@@ -46,7 +47,37 @@ int main(int argc, char** argv) {
   status_cmd->add_option("-o,--output", output, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
 
+  sheave::cli::AnalyzeCommandOptions analyze;
+  auto* analyze_cmd = app.add_subcommand(
+      "analyze",
+      "check Istio YAML (files, directories, or the running mesh's) for mistakes; exit code 79 "
+      "when an issue at or above --failure-threshold is found");
+  std::vector<std::string> analyze_paths;
+  analyze_cmd->add_option("PATHS", analyze_paths, "YAML files or directories");
+  analyze_cmd->add_option("-o,--output", analyze.output, "log, json or yaml")
+      ->check(CLI::IsMember({"log", "json", "yaml"}));
+  std::string output_threshold = "Info";
+  std::string failure_threshold = "Error";
+  const auto levels = CLI::IsMember({"Info", "Warning", "Error"}, CLI::ignore_case);
+  analyze_cmd->add_option("--output-threshold", output_threshold, "lowest level shown")
+      ->check(levels);
+  analyze_cmd
+      ->add_option("--failure-threshold", failure_threshold,
+                   "lowest level that makes the exit code non-zero")
+      ->check(levels);
+  analyze_cmd->add_option("--root-namespace", analyze.root_namespace,
+                          "the namespace of mesh-wide policy");
+  analyze_cmd->add_flag("-L,--list-analyzers", analyze.list_analyzers,
+                        "list the message codes and exit");
+
   CLI11_PARSE(app, argc, argv);
+  if (analyze_cmd->parsed()) {
+    for (const auto& p : analyze_paths) analyze.paths.emplace_back(p);
+    analyze.state_dir = state_dir;
+    analyze.output_threshold = *sheave::cli::parseLevel(output_threshold);
+    analyze.failure_threshold = *sheave::cli::parseLevel(failure_threshold);
+    return sheave::cli::runAnalyze(analyze);
+  }
   if (up_cmd->parsed()) {
     up.config_dir = config_dir;
     up.state_dir = state_dir;

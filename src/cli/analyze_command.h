@@ -1,0 +1,38 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cli/analyze/message.h"
+#include "common/result.h"
+
+namespace sheave::cli {
+
+// istioctl's exit codes, so CI scripts written for it keep working.
+inline constexpr int kExitAnalyzerFoundIssues = 79;
+inline constexpr int kExitDataError = 65;
+
+struct AnalyzeCommandOptions {
+  // Files and directories of YAML. Empty: the running mesh's directory
+  // (from `sheave up`'s status file in state_dir).
+  std::vector<std::filesystem::path> paths;
+  std::filesystem::path state_dir = "/run/sheave";
+  std::string output = "log";  // log | json | yaml
+  Level output_threshold = Level::kInfo;
+  Level failure_threshold = Level::kError;
+  std::string root_namespace = "istio-system";
+  bool list_analyzers = false;
+};
+
+// Loads the paths (files or directories), expands LocalWorkloads into the
+// WorkloadEntries `sheave up` would register, builds the registry and runs
+// every check. Fails only when a path cannot be read.
+Result<std::vector<AnalysisMessage>> analyzePaths(const std::vector<std::filesystem::path>& paths,
+                                                  const std::string& root_namespace);
+
+// `sheave analyze`: prints the messages and returns 0, or 79 when one is at
+// or above the failure threshold, 65 when a path cannot be read.
+int runAnalyze(const AnalyzeCommandOptions& options);
+
+}  // namespace sheave::cli

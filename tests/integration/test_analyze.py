@@ -1,0 +1,127 @@
+"""`sheave analyze` as users and CI scripts run it: the binary on files and directories, its exit codes
+(istioctl's: 0, 79 issues found, 65 unreadable), the log/json/yaml outputs, the thresholds, and hostile
+input that must give a clear message, never a crash or a hang."""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from lib.proxy import REPO_ROOT
+
+TESTDATA = os.path.join(REPO_ROOT, "tests", "unit", "cli", "analyze", "testdata")
+BOOKINFO = os.path.join(REPO_ROOT, "examples", "bookinfo")
+SCENARIOS = os.path.join(REPO_ROOT, "examples", "bookinfo-scenarios")
+
+
+def sheave_binary():
+    proxy = os.environ.get("SHEAVE_PROXY")
+    if proxy:
+        return os.path.join(os.path.dirname(proxy), "sheave")
+    return os.path.join(REPO_ROOT, "build", "bin", "sheave")
+
+
+def analyze(*args, state_dir=None):
+    state = state_dir or tempfile.mkdtemp(prefix="sheave-analyze-state-")
+    return subprocess.run([sheave_binary(), "--state-dir", state, "analyze", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+class AnalyzeCommandTest(unittest.TestCase):
+    def test_bookinfo_is_clean(self):
+        p = analyze(BOOKINFO)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("No validation issues found", p.stdout)
+
+    def test_each_corpus_file_gives_its_codes_in_json(self):
+        covered = set()
+        for name in sorted(os.listdir(TESTDATA)):
+            path = os.path.join(TESTDATA, name)
+            with open(path) as f:
+                expected = sorted(line.split()[2] for line in f if line.startswith("# expect: "))
+            p = analyze(path, "-o", "json")
+            messages = json.loads(p.stdout)
+            self.assertEqual(sorted(m["code"] for m in messages), expected, name)
+            errors = any(m["level"] == "Error" for m in messages)
+            self.assertEqual(p.returncode, 79 if errors else 0, name)
+            for m in messages:
+                self.assertIn(m["level"], ("Info", "Warning", "Error"))
+                self.assertEqual(m["file"], path)
+                self.assertGreater(m["line"], 0, m)
+                self.assertTrue(m["documentationUrl"], m)
+            covered |= set(expected)
+        listed = analyze("--list-analyzers")
+        self.assertEqual(listed.returncode, 0)
+        for line in listed.stdout.splitlines():
+            self.assertIn(line.split()[0], covered, "no corpus file for " + line)
+
+    def test_directory_of_conflicting_files_reports_duplicates(self):
+        # The corpus files reuse names; analyzed together, the later definitions are rejected.
+        p = analyze(TESTDATA, "-o", "json")
+        self.assertEqual(p.returncode, 79, p.stderr)
+        self.assertTrue(any(m["code"] == "IST0106" and "duplicate" in m["message"] for m in json.loads(p.stdout)))
+
+    def test_log_lines_name_the_file_and_line(self):
+        path = os.path.join(TESTDATA, "ist0101_host.yaml")
+        p = analyze(path)
+        self.assertEqual(p.returncode, 79)
+        self.assertRegex(p.stdout, r'^Error \[IST0101\] \(VirtualService default/reviews .*ist0101_host\.yaml:\d+\) '
+                                   r'Referenced host not found: "reviewz"\n$')
+
+    def test_thresholds(self):
+        # Bookinfo with the retries scenario: a Warning (SHV0002), no Error.
+        args = [BOOKINFO, os.path.join(SCENARIOS, "retries-timeout.yaml")]
+        p = analyze(*args)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn("[SHV0002]", p.stdout)
+        self.assertEqual(analyze(*args, "--failure-threshold", "Warning").returncode, 79)
+        quiet = analyze(*args, "--output-threshold", "Error")
+        self.assertEqual(quiet.returncode, 0)
+        self.assertNotIn("SHV0002", quiet.stdout)
+        y = analyze(*args, "-o", "yaml")
+        self.assertIn("code: SHV0002", y.stdout)
+
+    def test_unreadable_path_and_no_mesh(self):
+        p = analyze("/nonexistent/config.yaml")
+        self.assertEqual(p.returncode, 65)
+        self.assertIn("/nonexistent/config.yaml", p.stderr)
+        p = analyze()
+        self.assertEqual(p.returncode, 65)
+        self.assertIn("no mesh is running", p.stderr)
+
+    def test_running_mesh_directory_from_status_file(self):
+        state = tempfile.mkdtemp(prefix="sheave-analyze-state-")
+        with open(os.path.join(state, "status.json"), "w") as f:
+            json.dump({"config_dir": BOOKINFO}, f)
+        p = analyze(state_dir=state)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(BOOKINFO, p.stdout)
+
+    def test_hostile_input_is_reported_not_crashed_on(self):
+        d = tempfile.mkdtemp(prefix="sheave-analyze-bad-")
+        with open(os.path.join(d, "binary.yaml"), "wb") as f:
+            f.write(bytes(range(256)) * 64)
+        with open(os.path.join(d, "nested.yaml"), "w") as f:
+            f.write("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: deep}\nspec: "
+                    + "[" * 5000 + "]" * 5000 + "\n")
+        with open(os.path.join(d, "laughs.yaml"), "w") as f:
+            # Aliases that would expand to 4^25 matches if anything walked them naively.
+            f.write("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: laughs}\n")
+            f.write("x0: &x0 [{uri: {exact: /a}}, {uri: {exact: /b}}, {uri: {exact: /c}}, {uri: {exact: /d}}]\n")
+            for i in range(1, 25):
+                f.write("x%d: &x%d [*x%d, *x%d, *x%d, *x%d]\n" % (i, i, i - 1, i - 1, i - 1, i - 1))
+            f.write("spec:\n  hosts: [a]\n  http:\n  - match: *x24\n    route: [{destination: {host: a}}]\n")
+        with open(os.path.join(d, "empty.yaml"), "w"):
+            pass
+        with open(os.path.join(d, "notistio.yaml"), "w") as f:
+            f.write("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n")
+        p = analyze(d, "-o", "json")
+        self.assertEqual(p.returncode, 79, p.stderr)
+        messages = json.loads(p.stdout)
+        files = {os.path.basename(m["file"]) for m in messages if m["code"] == "IST0106"}
+        self.assertTrue({"binary.yaml", "nested.yaml", "laughs.yaml"} <= files, messages)
+
+
+if __name__ == "__main__":
+    unittest.main()
