@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/analyze_command.h"
+#include "cli/debug_commands.h"
 #include "cli/local_mesh.h"
 
 namespace {
@@ -70,7 +71,42 @@ int main(int argc, char** argv) {
   analyze_cmd->add_flag("-L,--list-analyzers", analyze.list_analyzers,
                         "list the message codes and exit");
 
+  auto* ps_cmd =
+      app.add_subcommand("proxy-status",
+                         "each proxy's xDS sync state; with PROXY, how its config differs from "
+                         "what sheave-control would send");
+  std::string ps_proxy;
+  bool ps_json = false;
+  ps_cmd->add_option("PROXY", ps_proxy, "a proxy name (productpage-v1-0[.default])");
+  ps_cmd->add_flag("--json", ps_json, "sheave-control's /debug/syncz as it is");
+
+  sheave::cli::ProxyConfigOptions pc;
+  auto* pc_cmd = app.add_subcommand(
+      "proxy-config", "a proxy's clusters, listeners, routes, endpoints, secrets, or log level");
+  pc_cmd->add_option("KIND", pc.kind, "clusters|listeners|routes|endpoints|secret|log")
+      ->required()
+      ->check(CLI::IsMember({"clusters", "listeners", "routes", "endpoints", "secret", "log"}));
+  pc_cmd->add_option("PROXY", pc.proxy, "productpage-v1-0[.default] or istio-ingressgateway")
+      ->required();
+  std::string pc_output = "table";
+  pc_cmd->add_option("-o,--output", pc_output, "table or json (the admin API's JSON)")
+      ->check(CLI::IsMember({"table", "json"}));
+  pc_cmd->add_option("--fqdn", pc.filter.fqdn, "clusters: service hostname contains");
+  pc_cmd->add_option("--port", pc.filter.port, "clusters, listeners, endpoints: port");
+  pc_cmd->add_option("--subset", pc.filter.subset, "clusters: subset");
+  pc_cmd->add_option("--direction", pc.filter.direction, "clusters: inbound or outbound")
+      ->check(CLI::IsMember({"inbound", "outbound"}));
+  pc_cmd->add_option("--name", pc.filter.name, "routes: route configuration name");
+  pc_cmd->add_option("--cluster", pc.filter.cluster, "endpoints: cluster name");
+  pc_cmd->add_option("--address", pc.filter.address, "listeners, endpoints: address");
+  pc_cmd->add_option("--level", pc.level, "log: the new level (trace|debug|info|warning|error)");
+
   CLI11_PARSE(app, argc, argv);
+  if (ps_cmd->parsed()) return sheave::cli::runProxyStatus(state_dir, ps_proxy, ps_json);
+  if (pc_cmd->parsed()) {
+    pc.as_json = pc_output == "json";
+    return sheave::cli::runProxyConfig(state_dir, pc);
+  }
   if (analyze_cmd->parsed()) {
     for (const auto& p : analyze_paths) analyze.paths.emplace_back(p);
     analyze.state_dir = state_dir;

@@ -59,6 +59,12 @@ bool waitFor(int fd, short events, std::chrono::steady_clock::time_point deadlin
 
 Result<HttpReply> httpGet(const std::string& netns, const std::string& host, uint16_t port,
                           const std::string& path, std::chrono::milliseconds timeout) {
+  return httpRequest("GET", netns, host, port, path, timeout);
+}
+
+Result<HttpReply> httpRequest(const std::string& method, const std::string& netns,
+                              const std::string& host, uint16_t port, const std::string& path,
+                              std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   SHEAVE_ASSIGN_OR_RETURN(int fd, socketIn(netns));
   struct Closer {
@@ -83,7 +89,8 @@ Result<HttpReply> httpGet(const std::string& netns, const std::string& host, uin
   socklen_t len = sizeof(err);
   ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0) return ioError("connect to " + where + ": " + std::strerror(err));
-  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
+  const std::string request =
+      method + " " + path + " HTTP/1.0\r\nHost: " + host + "\r\nContent-Length: 0\r\n\r\n";
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     return ioError("send to " + where + ": " + std::strerror(errno));

@@ -20,5 +20,9 @@ struct HttpReply {
 Result<HttpReply> httpGet(const std::string& netns, const std::string& host, uint16_t port,
                           const std::string& path,
                           std::chrono::milliseconds timeout = std::chrono::seconds(2));
+// The same with another method and no body (the admin API's POST /logging?level=...).
+Result<HttpReply> httpRequest(const std::string& method, const std::string& netns,
+                              const std::string& host, uint16_t port, const std::string& path,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
 }  // namespace sheave::cli

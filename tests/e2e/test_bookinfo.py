@@ -459,6 +459,110 @@ class BookinfoTest(unittest.TestCase):
         finally:
             self.remove("reviews-vs.yaml")
 
+    def sheave(self, *args):
+        return subprocess.run([sheave_binary(), "--state-dir", self.state, *args],
+                              capture_output=True, text=True, timeout=30)
+
+    def test_8_debugging_tools_see_the_running_mesh(self):
+        # analyze without paths reads the running mesh's directory.
+        r = self.sheave("analyze")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("No validation issues found", r.stdout)
+
+        # Every sidecar and the gateway, in sync with sheave-control.
+        expected = len(self.status()["workloads"]) + 1
+
+        def all_synced():
+            r = self.sheave("proxy-status")
+            rows = [line for line in r.stdout.splitlines()[1:] if line.strip()]
+            return (r.returncode == 0 and len(rows) == expected and
+                    all("STALE" not in row and "NACKED" not in row for row in rows))
+        self.assertTrue(wait_until(all_synced, 20), self.sheave("proxy-status").stdout)
+        self.assertIn("istio-ingressgateway.istio-system", self.sheave("proxy-status").stdout)
+        r = self.sheave("proxy-status", "productpage-v1-0")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.split("\n")[:3], ["Clusters Match", "Listeners Match", "Routes Match"])
+
+        r = self.sheave("proxy-config", "clusters", "productpage-v1-0", "--fqdn", "reviews")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for subset in ("v1", "v2", "v3"):
+            self.assertRegex(r.stdout, r"reviews\.default\.svc\.cluster\.local +9080 +%s +outbound +EDS +reviews\.default" % subset)
+        self.assertNotIn("ratings", r.stdout)
+
+        reviews_v2 = self.workload("reviews-v2-0")["address"]
+        r = self.sheave("proxy-config", "endpoints", "productpage-v1-0",
+                        "--cluster", "outbound|9080|v2|reviews.default.svc.cluster.local")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"%s:9080 +HEALTHY +OK" % reviews_v2.replace(".", r"\."))
+        self.assertEqual(len(r.stdout.strip().splitlines()), 2, r.stdout)
+
+        r = self.sheave("proxy-config", "secret", "productpage-v1-0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"default +Cert Chain +ACTIVE +true +[0-9a-f]+ .*" + PRODUCTPAGE_ID)
+        self.assertIn("ROOTCA", r.stdout)
+
+        r = self.sheave("proxy-config", "listeners", "productpage-v1-0", "--port", "15006")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("virtualInbound", r.stdout)
+        r = self.sheave("proxy-config", "routes", "istio-ingressgateway")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("bookinfo.default", r.stdout)
+        r = self.sheave("proxy-config", "log", "productpage-v1-0", "--level", "info")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        r = self.sheave("proxy-config", "clusters", "nosuch-v1-0")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("productpage-v1-0.default", r.stderr)
+
+    def reviews_statuses(self, n):
+        """Through the gateway: how productpage's calls to reviews were answered, by status."""
+        seen = {}
+        for _ in range(n):
+            status, body = self.client.get()
+            try:
+                u = upstream(json.loads(body), "reviews")
+            except ValueError:
+                u = None
+            key = u.get("status") if u else status
+            seen[key] = seen.get(key, 0) + 1
+        return seen
+
+    def mistake(self, name):
+        shutil.copy(os.path.join(REPO, "examples", "bookinfo-mistakes", name),
+                    os.path.join(self.mesh_dir, "mistake.yaml"))
+
+    def test_8b_the_walkthrough_mistakes_do_what_analyze_says(self):
+        # docs/debugging.md: each mistake, what analyze reports, and what really happens.
+        self.mistake("503-canary-subset-not-defined.yaml")
+        try:
+            r = self.sheave("analyze")
+            self.assertEqual(r.returncode, 79, r.stdout)
+            self.assertIn('[IST0101] (VirtualService default/reviews', r.stdout)
+            self.assertTrue(wait_until(lambda: 503 in self.reviews_statuses(40), 15), self.reviews_statuses(40))
+        finally:
+            self.remove("mistake.yaml")
+        self.assertTrue(wait_until(lambda: set(self.reviews_statuses(20)) == {200}, 15))
+
+        self.mistake("403-allow-never-reached.yaml")
+        try:
+            r = self.sheave("analyze")
+            self.assertEqual(r.returncode, 0, r.stdout)
+            self.assertIn("[SHV0007] (AuthorizationPolicy default/ratings-from-reviews", r.stdout)
+            ratings = lambda: self.in_namespace("reviews-v2-0", "http://ratings:9080/ratings/0")  # noqa: E731
+            self.assertTrue(wait_until(lambda: ratings()[0] == 403, 10), ratings())
+        finally:
+            self.remove("mistake.yaml")
+        self.assertTrue(wait_until(lambda: self.client.get()[0] == 200, 15))
+
+        self.mistake("canary-gets-no-traffic.yaml")
+        try:
+            r = self.sheave("analyze")
+            self.assertIn("[IST0130] (VirtualService default/reviews", r.stdout)
+            self.assertTrue(self.wait_for_versions({"v1"}, headers={"end-user": "jason"}),
+                            self.versions(20, {"end-user": "jason"}))
+        finally:
+            self.remove("mistake.yaml")
+
     def test_9_killed_sidecar_fails_closed(self):
         details = self.workload("details-v1-0")
         os.kill(details["sidecar_pid"], signal.SIGKILL)

@@ -949,6 +949,11 @@ class OutboundBuilder {
     }
 
     out.mutable_decorator()->set_operation(routeOperation(out, vs.metadata.name));
+    // Istio's route metadata: which VirtualService wrote the route (istioctl and
+    // `sheave proxy-config routes` show it).
+    (*(*out.mutable_metadata()->mutable_filter_metadata())["istio"].mutable_fields())["config"]
+        .set_string_value("/apis/networking.istio.io/v1/namespaces/" + vs.metadata.namespace_name +
+                          "/virtual-service/" + vs.metadata.name);
     if (rule.fault) {
       if (auto fault = translateFault(vs, *rule.fault, path)) {
         (*out.mutable_typed_per_filter_config())[kFaultFilter].PackFrom(*fault);

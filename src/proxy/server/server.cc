@@ -578,8 +578,10 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
           << "," << counter("rq_timeout", s.rq_timeout) << "," << counter("rq_total", s.rq_total)
           << "," << gauge("cx_active", s.cx_active) << "," << gauge("rq_active", s.rq_active)
           << "],\"health_status\":{\"eds_health_status\":\""
-          << (h->healthy() ? "HEALTHY" : "UNHEALTHY") << "\"},\"weight\":" << h->weight()
-          << ",\"hostname\":\"" << jsonEscape(h->hostname()) << "\",\"locality\":{}}";
+          << (h->healthy() ? "HEALTHY" : "UNHEALTHY") << "\""
+          << (h->ejected() ? ",\"failed_outlier_check\":true" : "")
+          << "},\"weight\":" << h->weight() << ",\"hostname\":\"" << jsonEscape(h->hostname())
+          << "\",\"locality\":{}}";
       }
       o << "]}";
       continue;
@@ -747,6 +749,17 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
     if (i) o << ",";
     o << "{\"name\":\"" << jsonEscape(sr.secrets(i).name()) << "\"," << updated
       << ",\"secret\":" << typedJson(sr.secrets(i)) << "}";
+  }
+  // SDS and the workload certificate agent (`default`, `ROOTCA`), private keys redacted.
+  o << "],\"dynamic_active_secrets\":[";
+  first = true;
+  for (const auto& stored : secrets_->dynamicSecrets()) {
+    tlsv3::Secret secret = *stored;
+    redact(secret);
+    if (!first) o << ",";
+    first = false;
+    o << "{\"name\":\"" << jsonEscape(secret.name()) << "\"," << updated
+      << ",\"secret\":" << typedJson(secret) << "}";
   }
   o << "]}";
   o << "]}\n";

@@ -150,6 +150,15 @@ void SecretManager::provideLocally(const std::string& name) {
   state_->local_names.insert(name);
 }
 
+std::vector<std::shared_ptr<const SecretManager::Secret>> SecretManager::dynamicSecrets() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  std::vector<std::shared_ptr<const Secret>> out;
+  for (const auto& [name, secret] : state_->secrets) {
+    if (state_->static_names.count(name) == 0) out.push_back(secret);
+  }
+  return out;
+}
+
 std::vector<std::string> SecretManager::subscribedNames() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   std::vector<std::string> names;

@@ -57,6 +57,9 @@ class SecretManager {
 
   // A provider inside the proxy supplies this name; SDS never asks the server for it.
   void provideLocally(const std::string& name);
+  // Every secret not from the bootstrap (SDS or a local provider), sorted by name: what
+  // /config_dump shows as dynamic_active_secrets.
+  std::vector<std::shared_ptr<const Secret>> dynamicSecrets() const;
   // The names that live dynamic references need from the SDS server: neither static nor provided
   // locally. Sorted.
   std::vector<std::string> subscribedNames() const;
