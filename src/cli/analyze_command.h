@@ -31,6 +31,11 @@ struct AnalyzeCommandOptions {
 Result<std::vector<AnalysisMessage>> analyzePaths(const std::vector<std::filesystem::path>& paths,
                                                   const std::string& root_namespace);
 
+// `sheave describe pod|service NAME [PATHS]`: the configuration that applies
+// to one workload or service (paths empty: the running mesh's directory).
+int runDescribe(const std::string& kind, const std::string& name,
+                const AnalyzeCommandOptions& options);
+
 // `sheave analyze`: prints the messages and returns 0, or 79 when one is at
 // or above the failure threshold, 65 when a path cannot be read.
 int runAnalyze(const AnalyzeCommandOptions& options);

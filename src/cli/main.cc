@@ -71,6 +71,21 @@ int main(int argc, char** argv) {
   analyze_cmd->add_flag("-L,--list-analyzers", analyze.list_analyzers,
                         "list the message codes and exit");
 
+  auto* describe_cmd = app.add_subcommand(
+      "describe",
+      "the configuration that applies to a workload (pod) or a service, with file:line");
+  std::string describe_kind, describe_name;
+  std::vector<std::string> describe_paths;
+  describe_cmd->add_option("KIND", describe_kind, "pod or service")
+      ->required()
+      ->check(CLI::IsMember({"pod", "service", "svc"}));
+  describe_cmd
+      ->add_option("NAME", describe_name,
+                   "productpage-v1-0[.default], productpage-v1, or reviews[.default]")
+      ->required();
+  describe_cmd->add_option("PATHS", describe_paths,
+                           "YAML files or directories (default: the running mesh's)");
+
   auto* ps_cmd =
       app.add_subcommand("proxy-status",
                          "each proxy's xDS sync state; with PROXY, how its config differs from "
@@ -102,6 +117,12 @@ int main(int argc, char** argv) {
   pc_cmd->add_option("--level", pc.level, "log: the new level (trace|debug|info|warning|error)");
 
   CLI11_PARSE(app, argc, argv);
+  if (describe_cmd->parsed()) {
+    sheave::cli::AnalyzeCommandOptions d;
+    for (const auto& p : describe_paths) d.paths.emplace_back(p);
+    d.state_dir = state_dir;
+    return sheave::cli::runDescribe(describe_kind == "pod" ? "pod" : "service", describe_name, d);
+  }
   if (ps_cmd->parsed()) return sheave::cli::runProxyStatus(state_dir, ps_proxy, ps_json);
   if (pc_cmd->parsed()) {
     pc.as_json = pc_output == "json";

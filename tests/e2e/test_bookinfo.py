@@ -510,6 +510,10 @@ class BookinfoTest(unittest.TestCase):
         r = self.sheave("proxy-config", "log", "productpage-v1-0", "--level", "info")
         self.assertEqual(r.returncode, 0, r.stderr)
 
+        r = self.sheave("describe", "pod", "productpage-v1-0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Identity: " + PRODUCTPAGE_ID, r.stdout)
+
         r = self.sheave("proxy-config", "clusters", "nosuch-v1-0")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("productpage-v1-0.default", r.stderr)

@@ -123,5 +123,33 @@ class AnalyzeCommandTest(unittest.TestCase):
         self.assertTrue({"binary.yaml", "nested.yaml", "laughs.yaml"} <= files, messages)
 
 
+class DescribeCommandTest(unittest.TestCase):
+    def describe(self, *args):
+        return subprocess.run([sheave_binary(), "--state-dir", tempfile.mkdtemp(prefix="sheave-describe-"),
+                               "describe", *args], capture_output=True, text=True, timeout=60)
+
+    def test_pod_of_bookinfo_with_a_policy(self):
+        p = self.describe("pod", "reviews-v2", BOOKINFO, os.path.join(SCENARIOS, "authorization.yaml"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("Pod: reviews-v2-0.default", p.stdout)
+        self.assertIn("Identity: spiffe://cluster.local/ns/default/sa/bookinfo-reviews", p.stdout)
+        self.assertIn("Matching subsets: v2", p.stdout)
+        self.assertRegex(p.stdout, r"ALLOW reviews-viewer\.default \(.*authorization\.yaml:\d+\)")
+
+    def test_service_lists_endpoints_and_subsets(self):
+        p = self.describe("service", "reviews", BOOKINFO)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for v in ("v1", "v2", "v3"):
+            self.assertRegex(p.stdout, r"reviews-%s-0\.default +app=reviews,version=%s +subsets: %s" % (v, v, v))
+
+    def test_unknown_names_list_what_exists(self):
+        p = self.describe("pod", "nosuch", BOOKINFO)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("productpage-v1-0.default", p.stderr)
+        p = self.describe("service", "nosuch", BOOKINFO)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("reviews.default.svc.cluster.local", p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -87,8 +87,8 @@ AnalysisContext::AnalysisContext(const ConfigSet& config, const RegistrySnapshot
     : config_(config), registry_(registry), options_(options) {
   for (const auto& we : config.workload_entries) {
     workloads_.push_back(AnalyzedWorkload{we.metadata.namespace_name, we.metadata.name,
-                                          we.spec.labels, we.spec.service_account,
-                                          generatingLocalWorkload(config, we)});
+                                          we.spec.labels, we.spec.service_account, we.spec.address,
+                                          &we, generatingLocalWorkload(config, we)});
   }
 }
 

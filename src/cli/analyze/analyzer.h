@@ -37,6 +37,8 @@ struct AnalyzedWorkload {
   std::string name;
   std::map<std::string, std::string> labels;
   std::string service_account;
+  std::string address;
+  const control::Resource<control::WorkloadEntry>* entry = nullptr;
   const control::Resource<control::LocalWorkload>* local = nullptr;
 };
 

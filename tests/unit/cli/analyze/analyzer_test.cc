@@ -11,7 +11,9 @@
 #include <set>
 #include <sstream>
 
+#include "cli/analyze/describe.h"
 #include "cli/analyze_command.h"
+#include "control/registry/local_registry.h"
 
 namespace sheave::cli {
 namespace {
@@ -107,6 +109,62 @@ TEST(AnalyzerMessageTest, LevelsParseCaseInsensitively) {
   EXPECT_EQ(parseLevel("ERROR"), Level::kError);
   EXPECT_EQ(parseLevel("Info"), Level::kInfo);
   EXPECT_FALSE(parseLevel("fatal").has_value());
+}
+
+// describe works on the same parsed configuration; here built from the
+// corpus file of the mTLS conflict and from Bookinfo's directory.
+struct Loaded {
+  control::ConfigSet config;
+  control::RegistrySnapshot registry;
+};
+
+Loaded load(const fs::path& path) {
+  Loaded out;
+  auto config = fs::is_directory(path) ? control::loadDirectory(path) : control::loadFile(path);
+  EXPECT_TRUE(config.ok());
+  out.config = std::move(config).value();
+  auto registry = control::buildRegistrySnapshot(out.config, control::RegistryOptions{});
+  EXPECT_TRUE(registry.ok());
+  out.registry = std::move(registry).value();
+  return out;
+}
+
+TEST(DescribeTest, WorkloadShowsServicesPoliciesAndMessages) {
+  Loaded mesh = load(kTestData / "ist0113_mtls_conflict.yaml");
+  AnalysisContext context(mesh.config, mesh.registry, AnalyzeOptions{});
+  auto messages = analyze(mesh.config, mesh.registry);
+  auto text = describeWorkload(context, "ratings-1", messages);
+  ASSERT_TRUE(text.ok()) << text.error().message();
+  EXPECT_NE(text->find("Pod: ratings-1.default"), std::string::npos) << *text;
+  EXPECT_NE(text->find("Identity: spiffe://cluster.local/ns/default/sa/default"),
+            std::string::npos);
+  EXPECT_NE(text->find("Service: ratings.default.svc.cluster.local"), std::string::npos);
+  EXPECT_NE(text->find("DestinationRule: ratings.default (" +
+                       (kTestData / "ist0113_mtls_conflict.yaml").string()),
+            std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("Workload mTLS mode: STRICT (PeerAuthentication default.istio-system"),
+            std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("Error [IST0113]"), std::string::npos) << *text;
+  auto missing = describeWorkload(context, "nosuch", messages);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message().find("ratings-1.default"), std::string::npos);
+}
+
+TEST(DescribeTest, ServiceShowsEndpointsWithTheirSubsets) {
+  // WorkloadEntries written out (Bookinfo's LocalWorkloads become endpoints only through the
+  // command's expansion, which the integration test covers).
+  Loaded mesh = load(kTestData / "ist0173_subset_no_pods.yaml");
+  AnalysisContext context(mesh.config, mesh.registry, AnalyzeOptions{});
+  auto text = describeService(context, "reviews", analyze(mesh.config, mesh.registry));
+  ASSERT_TRUE(text.ok()) << text.error().message();
+  EXPECT_NE(text->find("198.18.0.20:9080  reviews-v1.default  app=reviews,version=v1  subsets: v1"),
+            std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("Subsets: v1, v4"), std::string::npos) << *text;
+  EXPECT_NE(text->find("[IST0173]"), std::string::npos) << *text;
+  EXPECT_FALSE(describeService(context, "nosuch", {}).ok());
 }
 
 }  // namespace
