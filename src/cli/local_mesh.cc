@@ -103,6 +103,7 @@ struct Managed {
   fs::path log;
   bool reported_exit = false;
   int restarts = 0;
+  std::optional<Clock::time_point> restart_at;  // an exited application's next start
 };
 
 std::string statusOf(Managed& m) {
@@ -444,6 +445,7 @@ void LocalMesh::writeStatus() {
                          {"netns", r.netns},
                          {"app", statusOf(*apps_[i])},
                          {"app_pid", apps_[i]->process ? apps_[i]->process->pid() : 0},
+                         {"app_restarts", apps_[i]->restarts},
                          {"sidecar", statusOf(*sidecars_[i])},
                          {"sidecar_pid", sidecars_[i]->process ? sidecars_[i]->process->pid() : 0},
                          {"log", apps_[i]->log.string()},
@@ -493,7 +495,25 @@ void LocalMesh::supervise() {
         say("event: " + m.role + " of " + m.name + " " + statusOf(m) + "; log: " + m.log.string());
       }
     };
-    for (auto& m : apps_) report(*m);
+    // Applications are restarted as Kubernetes' restartPolicy Always restarts
+    // a container: after a back-off that doubles from 1 s to at most 30 s,
+    // so one that crashes at once does not spin.
+    for (auto& m : apps_) {
+      if (!m->process || m->process->running()) continue;
+      report(*m);
+      const auto now = Clock::now();
+      if (!m->restart_at) {
+        m->restart_at = now + std::chrono::seconds(std::min(30, 1 << std::min(m->restarts, 5)));
+        continue;
+      }
+      if (now < *m->restart_at) continue;
+      m->restart_at.reset();
+      if (spawn(*m).ok()) {
+        m->restarts++;
+        m->reported_exit = false;
+        if (!options_.quiet) say("event: restarted " + m->role + " of " + m->name);
+      }
+    }
     for (auto& m : sidecars_) report(*m);
     if (gateway_) report(*gateway_);
     writeStatus();
@@ -657,12 +677,12 @@ int runStatus(const fs::path& state_dir, bool as_json) {
     return up ? 0 : 3;
   }
   if (!up) std::cout << "sheave up is not running (stale state from pid " << s["pid"] << ")\n";
-  std::printf("%-34s %-14s %-12s %s\n", "WORKLOAD", "ADDRESS", "APP", "SIDECAR");
+  std::printf("%-34s %-14s %-12s %-12s %s\n", "WORKLOAD", "ADDRESS", "APP", "SIDECAR", "RESTARTS");
   for (const auto& w : s["workloads"]) {
-    std::printf("%-34s %-14s %-12s %s\n",
+    std::printf("%-34s %-14s %-12s %-12s %d\n",
                 (w["namespace"].get<std::string>() + "/" + w["name"].get<std::string>()).c_str(),
                 w["address"].get<std::string>().c_str(), w["app"].get<std::string>().c_str(),
-                w["sidecar"].get<std::string>().c_str());
+                w["sidecar"].get<std::string>().c_str(), w.value("app_restarts", 0));
   }
   if (s.contains("gateway")) {
     std::printf("%-34s %-14s %-12s %s\n", "istio-system/istio-ingressgateway", "(host)", "-",

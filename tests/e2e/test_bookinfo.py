@@ -567,6 +567,16 @@ class BookinfoTest(unittest.TestCase):
         finally:
             self.remove("mistake.yaml")
 
+    def test_8c_a_crashed_application_is_restarted(self):
+        before = self.workload("ratings-v1-0")
+        os.kill(before["app_pid"], signal.SIGKILL)
+        self.assertTrue(wait_until(lambda: self.workload("ratings-v1-0")["app_restarts"] == before["app_restarts"] + 1
+                                   and self.workload("ratings-v1-0")["app"] == "running", 10),
+                        self.workload("ratings-v1-0"))
+        self.assertNotEqual(self.workload("ratings-v1-0")["app_pid"], before["app_pid"])
+        ratings = lambda: self.in_namespace("reviews-v2-0", "http://ratings:9080/ratings/0")  # noqa: E731
+        self.assertTrue(wait_until(lambda: ratings()[0] == 200, 10), ratings())
+
     def test_9_killed_sidecar_fails_closed(self):
         details = self.workload("details-v1-0")
         os.kill(details["sidecar_pid"], signal.SIGKILL)
