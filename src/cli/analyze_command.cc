@@ -2,13 +2,16 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/analyze/analyzer.h"
 #include "cli/analyze/describe.h"
+#include "cli/explain/explain.h"
 #include "cli/mesh_plan.h"
+#include "control/compiler/push_context.h"
 #include "control/registry/local_registry.h"
 
 namespace sheave::cli {
@@ -143,6 +146,70 @@ int runDescribe(const std::string& kind, const std::string& name,
   }
   std::cout << *text;
   return 0;
+}
+
+int runExplain(const std::string& from, const std::string& url, const std::string& method,
+               const std::vector<std::string>& headers, const AnalyzeCommandOptions& options) {
+  auto paths = pathsOrRunningMesh(options);
+  if (!paths.ok()) {
+    std::cerr << "sheave explain: " << paths.error().message() << "\n";
+    return kExitDataError;
+  }
+  auto mesh = loadMesh(*paths);
+  if (!mesh.ok()) {
+    std::cerr << "sheave explain: " << mesh.error().message() << "\n";
+    return kExitDataError;
+  }
+  // The source: a WorkloadEntry (or the first replica of a LocalWorkload).
+  const control::Resource<control::WorkloadEntry>* source = nullptr;
+  std::string available;
+  for (const auto& we : mesh->config.workload_entries) {
+    const std::string full = we.metadata.name + "." + we.metadata.namespace_name;
+    available += (available.empty() ? "" : ", ") + full;
+    if (source == nullptr &&
+        (from == we.metadata.name || from == full || from + "-0" == we.metadata.name ||
+         from + "-0." + we.metadata.namespace_name == full)) {
+      source = &we;
+    }
+  }
+  if (source == nullptr) {
+    std::cerr << "sheave explain: no workload named " << from << "; there are: " << available
+              << "\n";
+    return 1;
+  }
+  std::vector<std::pair<std::string, std::string>> parsed_headers;
+  for (const auto& h : headers) {
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos) {
+      std::cerr << "sheave explain: a header is \"name: value\", not \"" << h << "\"\n";
+      return 1;
+    }
+    std::string value = h.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    std::string name = h.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    parsed_headers.emplace_back(name, value);
+  }
+  auto config = std::make_shared<const control::ConfigSet>(std::move(mesh->config));
+  auto registry = std::make_shared<const control::RegistrySnapshot>(std::move(mesh->registry));
+  control::MeshConfig mesh_config;
+  mesh_config.root_namespace = options.root_namespace;
+  auto push = control::PushContext::build(config, registry, mesh_config);
+  auto proxy = proxyForWorkload(*registry, source->metadata.namespace_name, source->metadata.name,
+                                source->spec.address);
+  if (!proxy.ok()) {
+    std::cerr << "sheave explain: " << proxy.error().message() << "\n";
+    return 1;
+  }
+  ExplainRequest request{url, method, parsed_headers};
+  auto explanation = explainRequest(*push, *proxy, request, 0);
+  if (!explanation.ok()) {
+    std::cerr << "sheave explain: " << explanation.error().message() << "\n";
+    return 1;
+  }
+  std::cout << formatExplanation(*explanation);
+  return explanation->status == 200 ? 0 : 1;
 }
 
 int runAnalyze(const AnalyzeCommandOptions& options) {

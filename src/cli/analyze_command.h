@@ -36,6 +36,12 @@ Result<std::vector<AnalysisMessage>> analyzePaths(const std::vector<std::filesys
 int runDescribe(const std::string& kind, const std::string& name,
                 const AnalyzeCommandOptions& options);
 
+// `sheave explain --from WORKLOAD URL`: the request walked through the
+// compiled configuration (see explain/explain.h); exit code 0 when it would
+// reach the application, 1 when it would fail, 65 when nothing could be read.
+int runExplain(const std::string& from, const std::string& url, const std::string& method,
+               const std::vector<std::string>& headers, const AnalyzeCommandOptions& options);
+
 // `sheave analyze`: prints the messages and returns 0, or 79 when one is at
 // or above the failure threshold, 65 when a path cannot be read.
 int runAnalyze(const AnalyzeCommandOptions& options);

@@ -86,6 +86,20 @@ int main(int argc, char** argv) {
   describe_cmd->add_option("PATHS", describe_paths,
                            "YAML files or directories (default: the running mesh's)");
 
+  auto* explain_cmd = app.add_subcommand(
+      "explain",
+      "walk a request through the compiled configuration: route, cluster, endpoints, "
+      "mTLS, authorization, verdict");
+  std::string explain_from, explain_url, explain_method = "GET";
+  std::vector<std::string> explain_headers, explain_paths;
+  explain_cmd->add_option("--from", explain_from, "the calling workload (productpage-v1[-0])")
+      ->required();
+  explain_cmd->add_option("URL", explain_url, "http://reviews:9080/reviews/1")->required();
+  explain_cmd->add_option("-X,--request", explain_method, "the method");
+  explain_cmd->add_option("-H,--header", explain_headers, "a header, \"name: value\"");
+  explain_cmd->add_option("--config", explain_paths,
+                          "YAML files or directories (default: the running mesh's)");
+
   auto* ps_cmd =
       app.add_subcommand("proxy-status",
                          "each proxy's xDS sync state; with PROXY, how its config differs from "
@@ -122,6 +136,12 @@ int main(int argc, char** argv) {
     for (const auto& p : describe_paths) d.paths.emplace_back(p);
     d.state_dir = state_dir;
     return sheave::cli::runDescribe(describe_kind == "pod" ? "pod" : "service", describe_name, d);
+  }
+  if (explain_cmd->parsed()) {
+    sheave::cli::AnalyzeCommandOptions e;
+    for (const auto& p : explain_paths) e.paths.emplace_back(p);
+    e.state_dir = state_dir;
+    return sheave::cli::runExplain(explain_from, explain_url, explain_method, explain_headers, e);
   }
   if (ps_cmd->parsed()) return sheave::cli::runProxyStatus(state_dir, ps_proxy, ps_json);
   if (pc_cmd->parsed()) {

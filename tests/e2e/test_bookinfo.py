@@ -510,6 +510,11 @@ class BookinfoTest(unittest.TestCase):
         r = self.sheave("proxy-config", "log", "productpage-v1-0", "--level", "info")
         self.assertEqual(r.returncode, 0, r.stderr)
 
+        # explain's verdict and a real request agree.
+        r = self.sheave("explain", "--from", "productpage-v1", "http://reviews:9080/reviews/0")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.in_namespace("productpage-v1-0", "http://reviews:9080/reviews/0")[0], 200)
+
         r = self.sheave("describe", "pod", "productpage-v1-0")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Identity: " + PRODUCTPAGE_ID, r.stdout)
@@ -543,6 +548,9 @@ class BookinfoTest(unittest.TestCase):
             self.assertEqual(r.returncode, 79, r.stdout)
             self.assertIn('[IST0101] (VirtualService default/reviews', r.stdout)
             self.assertTrue(wait_until(lambda: 503 in self.reviews_statuses(40), 15), self.reviews_statuses(40))
+            self.assertIn(200, self.reviews_statuses(20))
+            r = self.sheave("explain", "--from", "productpage-v1", "http://reviews:9080/")
+            self.assertIn("Verdict: 10%: no cluster: 503 NC; 90%: allowed", r.stdout)
         finally:
             self.remove("mistake.yaml")
         self.assertTrue(wait_until(lambda: set(self.reviews_statuses(20)) == {200}, 15))
@@ -554,6 +562,9 @@ class BookinfoTest(unittest.TestCase):
             self.assertIn("[SHV0007] (AuthorizationPolicy default/ratings-from-reviews", r.stdout)
             ratings = lambda: self.in_namespace("reviews-v2-0", "http://ratings:9080/ratings/0")  # noqa: E731
             self.assertTrue(wait_until(lambda: ratings()[0] == 403, 10), ratings())
+            r = self.sheave("explain", "--from", "reviews-v2", "http://ratings:9080/ratings/0")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("Verdict: denied: 403 RBAC: access denied (DENY ns[default]-policy[lockdown]", r.stdout)
         finally:
             self.remove("mistake.yaml")
         self.assertTrue(wait_until(lambda: self.client.get()[0] == 200, 15))
@@ -564,6 +575,8 @@ class BookinfoTest(unittest.TestCase):
             self.assertIn("[IST0130] (VirtualService default/reviews", r.stdout)
             self.assertTrue(self.wait_for_versions({"v1"}, headers={"end-user": "jason"}),
                             self.versions(20, {"end-user": "jason"}))
+            r = self.sheave("explain", "--from", "productpage-v1", "-H", "end-user: jason", "http://reviews:9080/")
+            self.assertIn("Verdict: allowed: reaches reviews-v1-0\n", r.stdout)
         finally:
             self.remove("mistake.yaml")
 

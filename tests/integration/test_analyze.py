@@ -13,6 +13,7 @@ from lib.proxy import REPO_ROOT
 TESTDATA = os.path.join(REPO_ROOT, "tests", "unit", "cli", "analyze", "testdata")
 BOOKINFO = os.path.join(REPO_ROOT, "examples", "bookinfo")
 SCENARIOS = os.path.join(REPO_ROOT, "examples", "bookinfo-scenarios")
+MISTAKES = os.path.join(REPO_ROOT, "examples", "bookinfo-mistakes")
 
 
 def sheave_binary():
@@ -149,6 +150,67 @@ class DescribeCommandTest(unittest.TestCase):
         p = self.describe("service", "nosuch", BOOKINFO)
         self.assertEqual(p.returncode, 1)
         self.assertIn("reviews.default.svc.cluster.local", p.stderr)
+
+
+class ExplainCommandTest(unittest.TestCase):
+    """Offline explain on Bookinfo plus one change each; tests/e2e/test_bookinfo.py checks the same
+    verdicts against real requests through a running mesh."""
+
+    def explain(self, *args, configs=()):
+        cmd = [sheave_binary(), "--state-dir", tempfile.mkdtemp(prefix="sheave-explain-"), "explain",
+               "--config", BOOKINFO]
+        for c in configs:
+            cmd += ["--config", c]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+
+    def test_allowed_with_mtls_through_the_default_route(self):
+        p = self.explain("--from", "productpage-v1", "http://reviews:9080/reviews/1")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("route \"default\", the service's default route", p.stdout)
+        self.assertIn("mutual TLS; the caller's identity is spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+                      p.stdout)
+        self.assertIn("Verdict: allowed: reaches reviews-v1-0, reviews-v2-0, reviews-v3-0", p.stdout)
+
+    def test_undefined_subset_is_503_nc_for_its_share(self):
+        p = self.explain("--from", "productpage-v1", "http://reviews:9080/",
+                         configs=[os.path.join(MISTAKES, "503-canary-subset-not-defined.yaml")])
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertRegex(p.stdout, r"from VirtualService default/reviews \(.*503-canary-subset-not-defined\.yaml:3\)")
+        self.assertIn("Verdict: 10%: no cluster: 503 NC; 90%: allowed: reaches reviews-v1-0", p.stdout)
+
+    def test_deny_all_is_403_naming_the_policy(self):
+        p = self.explain("--from", "reviews-v2", "http://ratings:9080/ratings/0",
+                         configs=[os.path.join(MISTAKES, "403-allow-never-reached.yaml")])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Verdict: denied: 403 RBAC: access denied (DENY ns[default]-policy[lockdown]-rule[0])",
+                      p.stdout)
+
+    def test_method_and_headers_take_part(self):
+        auth = os.path.join(SCENARIOS, "authorization.yaml")
+        self.assertEqual(self.explain("--from", "productpage-v1", "http://reviews:9080/r", configs=[auth]).returncode, 0)
+        post = self.explain("--from", "productpage-v1", "-X", "POST", "http://reviews:9080/r", configs=[auth])
+        self.assertEqual(post.returncode, 1)
+        self.assertIn("no ALLOW policy matches", post.stdout)
+        canary = [os.path.join(MISTAKES, "canary-gets-no-traffic.yaml")]
+        jason = self.explain("--from", "productpage-v1", "-H", "end-user: jason", "http://reviews:9080/", configs=canary)
+        self.assertIn("Verdict: allowed: reaches reviews-v1-0\n", jason.stdout)
+        routes = [os.path.join(SCENARIOS, "header-routing.yaml")]
+        chrome = self.explain("--from", "productpage-v1", "-H", "User-Agent: Mozilla/5.0 Chrome/120",
+                              "http://reviews:9080/", configs=routes)
+        self.assertIn("Verdict: allowed: reaches reviews-v2-0\n", chrome.stdout)
+        curl = self.explain("--from", "productpage-v1", "-H", "user-agent: curl/7.88", "http://reviews:9080/",
+                            configs=routes)
+        self.assertIn("Verdict: allowed: reaches reviews-v1-0\n", curl.stdout)
+
+    def test_bad_input(self):
+        p = self.explain("--from", "nosuch", "http://reviews:9080/")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("productpage-v1-0.default", p.stderr)
+        p = self.explain("--from", "productpage-v1", "https://reviews:9080/")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("only http://", p.stderr)
+        p = self.explain("--from", "productpage-v1", "-H", "no-colon", "http://reviews:9080/")
+        self.assertEqual(p.returncode, 1)
 
 
 if __name__ == "__main__":

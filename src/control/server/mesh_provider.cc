@@ -12,6 +12,7 @@
 #include "control/compiler/endpoint_generator.h"
 #include "control/compiler/gateway_generator.h"
 #include "control/compiler/listener_generator.h"
+#include "control/compiler/proxy_resources.h"
 #include "control/compiler/route_generator.h"
 #include "control/compiler/secret_generator.h"
 #include "control/registry/protocol.h"
@@ -19,27 +20,6 @@
 
 namespace sheave::control {
 namespace {
-
-Status checkRegex(std::string_view pattern) {
-  RE2::Options options;
-  options.set_log_errors(false);
-  RE2 re(re2::StringPiece(pattern.data(), pattern.size()), options);
-  if (!re.ok())
-    return invalidArgument("invalid RE2 pattern \"" + std::string(pattern) + "\": " + re.error());
-  return okStatus();
-}
-
-bool parsePort(std::string_view name, uint32_t* port) {
-  if (name.empty() || name.size() > 5) return false;
-  uint32_t value = 0;
-  for (char c : name) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (value == 0 || value > 65535 || (name.size() > 1 && name.front() == '0')) return false;
-  *port = value;
-  return true;
-}
 
 template <typename T>
 void addNamed(std::vector<xds::NamedResource>& out, const std::vector<T>& resources,
@@ -85,16 +65,6 @@ google::protobuf::Any packDeterministic(const google::protobuf::Message& msg) {
   }
   any.set_value(std::move(bytes));
   return any;
-}
-
-std::vector<uint32_t> httpRoutePorts(const SidecarScope& scope) {
-  std::set<uint32_t> ports;
-  for (const Service* service : scope.services()) {
-    for (const ServicePortInfo& port : service->ports) {
-      if (isHttp(port.protocol) || port.protocol == Protocol::kUnsupported) ports.insert(port.port);
-    }
-  }
-  return {ports.begin(), ports.end()};
 }
 
 // The provider's per-stream state: the proxy as it introduced itself, and
@@ -244,80 +214,10 @@ std::vector<xds::NamedResource> MeshProvider::generateFor(const ProxyContext& pr
     for (auto& assignment : generateEndpoints(proxy, push, names)) {
       out.push_back({assignment.cluster_name(), packDeterministic(assignment)});
     }
-  } else if (type_url == xds::kListenerType && proxy.type == ProxyContext::Type::kRouter) {
-    addNamed(out,
-             buildGatewayListeners(gatewaysForProxy(proxy, push.config()), push.mesh(), &errors),
-             wanted);
-  } else if (type_url == xds::kRouteType && proxy.type == ProxyContext::Type::kRouter) {
-    auto scope = push.scopeFor(proxy);
-    auto gateways = gatewaysForProxy(proxy, push.config());
-    auto virtual_services = gatewayVirtualServices(push.config(), gateways);
-    for (const std::string& name : names) {
-      uint32_t port = gatewayRoutePort(name);
-      if (port == 0 || gateways.empty()) continue;
-      OutboundRouteInputs inputs;
-      inputs.proxy = &proxy;
-      inputs.mesh = &push.mesh();
-      inputs.registry = &push.registry();
-      inputs.port = port;
-      inputs.services = scope->services();
-      inputs.virtual_services = virtual_services;
-      inputs.destination_rule = [scope](std::string_view host) {
-        return scope->destinationRule(host);
-      };
-      inputs.check_regex = checkRegex;
-      for (const auto* g : gateways) inputs.gateway_keys.push_back(gatewayKey(*g));
-      inputs.gateway_hosts = gatewayServerHosts(gateways, port);
-      auto config = buildOutboundRouteConfiguration(inputs, &errors);
-      out.push_back({config.name(), packDeterministic(config)});
-    }
   } else if (type_url == xds::kListenerType) {
-    auto scope = push.scopeFor(proxy);
-    ListenerInputs inputs;
-    inputs.proxy = &proxy;
-    inputs.mesh = &push.mesh();
-    inputs.services = scope->services();
-    inputs.outbound_policy = scope->outboundTrafficPolicy();
-    if (const Resource<Sidecar>* sidecar = scope->sidecar()) {
-      inputs.sidecar = &sidecar->spec;
-      inputs.sidecar_name = sidecar->metadata.name;
-      inputs.sidecar_namespace = sidecar->metadata.namespace_name;
-    }
-    // PeerAuthentication, AuthorizationPolicy and RequestAuthentication for this workload.
-    // jwksUri is not fetched yet: such issuers get an empty key set (their tokens fail).
-    setInboundSecurity(&inputs, push.config(), nullptr, &errors);
-    addNamed(out, buildSidecarListeners(inputs, &errors), wanted);
+    addNamed(out, generateListeners(proxy, push, &errors), wanted);
   } else if (type_url == xds::kRouteType) {
-    auto scope = push.scopeFor(proxy);
-    std::vector<uint32_t> ports;
-    if (names.empty()) {
-      ports = httpRoutePorts(*scope);
-    } else {
-      for (const std::string& name : names) {
-        uint32_t port = 0;
-        if (parsePort(name, &port)) ports.push_back(port);
-      }
-    }
-    for (uint32_t port : ports) {
-      OutboundRouteInputs inputs;
-      inputs.proxy = &proxy;
-      inputs.mesh = &push.mesh();
-      inputs.registry = &push.registry();
-      inputs.port = port;
-      for (const Service* service : scope->services()) {
-        const ServicePortInfo* info = service->findPort(port);
-        if (info != nullptr &&
-            (isHttp(info->protocol) || info->protocol == Protocol::kUnsupported)) {
-          inputs.services.push_back(service);
-        }
-      }
-      inputs.virtual_services = scope->virtualServices();
-      inputs.destination_rule = [scope](std::string_view host) {
-        return scope->destinationRule(host);
-      };
-      inputs.outbound_policy = scope->outboundTrafficPolicy();
-      inputs.check_regex = checkRegex;
-      auto config = buildOutboundRouteConfiguration(inputs, &errors);
+    for (const auto& config : generateRoutes(proxy, push, names, &errors)) {
       out.push_back({config.name(), packDeterministic(config)});
     }
   } else if (type_url == xds::kSecretType) {

@@ -114,8 +114,4 @@ class MeshProvider final : public xds::ResourceProvider {
   std::map<std::string, size_t, std::less<>> error_index_;
 };
 
-// The route configuration names ("<port>") RDS serves for a proxy: the HTTP
-// and undeclared ports of the services it can see, ascending.
-std::vector<uint32_t> httpRoutePorts(const SidecarScope& scope);
-
 }  // namespace sheave::control
