@@ -10,6 +10,7 @@
 #include "cli/analyze/analyzer.h"
 #include "cli/analyze/describe.h"
 #include "cli/explain/explain.h"
+#include "cli/explain/mesh_diff.h"
 #include "cli/mesh_plan.h"
 #include "control/compiler/push_context.h"
 #include "control/registry/local_registry.h"
@@ -210,6 +211,74 @@ int runExplain(const std::string& from, const std::string& url, const std::strin
   }
   std::cout << formatExplanation(*explanation);
   return explanation->status == 200 ? 0 : 1;
+}
+
+namespace {
+
+Result<std::shared_ptr<const control::PushContext>> pushFor(const std::vector<fs::path>& paths,
+                                                            const std::string& root_namespace) {
+  SHEAVE_ASSIGN_OR_RETURN(LoadedMesh mesh, loadMesh(paths));
+  auto config = std::make_shared<const control::ConfigSet>(std::move(mesh.config));
+  auto registry = std::make_shared<const control::RegistrySnapshot>(std::move(mesh.registry));
+  control::MeshConfig mesh_config;
+  mesh_config.root_namespace = root_namespace;
+  return control::PushContext::build(config, registry, mesh_config);
+}
+
+// "productpage-v1 GET http://reviews:9080/ end-user=jason"
+Result<SampleRequest> parseSampleRequest(const std::string& text) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    if (j > i) words.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  if (words.size() < 3) {
+    return invalidArgument("a request is \"FROM METHOD URL [name=value]...\", not \"" + text +
+                           "\"");
+  }
+  SampleRequest sample{words[0], ExplainRequest{words[2], words[1], {}}};
+  for (size_t k = 3; k < words.size(); ++k) {
+    const size_t eq = words[k].find('=');
+    if (eq == std::string::npos) return invalidArgument("a header is name=value: " + words[k]);
+    sample.request.headers.emplace_back(words[k].substr(0, eq), words[k].substr(eq + 1));
+  }
+  return sample;
+}
+
+}  // namespace
+
+int runDiff(const std::vector<fs::path>& base, const std::vector<fs::path>& changed,
+            const std::vector<std::string>& requests, const AnalyzeCommandOptions& options) {
+  AnalyzeCommandOptions base_options = options;
+  base_options.paths = base;
+  auto base_paths = pathsOrRunningMesh(base_options);
+  if (!base_paths.ok()) {
+    std::cerr << "sheave diff: " << base_paths.error().message() << "\n";
+    return kExitDataError;
+  }
+  auto before = pushFor(*base_paths, options.root_namespace);
+  auto after = pushFor(changed, options.root_namespace);
+  if (!before.ok() || !after.ok()) {
+    std::cerr << "sheave diff: "
+              << (before.ok() ? after.error().message() : before.error().message()) << "\n";
+    return kExitDataError;
+  }
+  std::vector<SampleRequest> samples;
+  for (const auto& text : requests) {
+    auto sample = parseSampleRequest(text);
+    if (!sample.ok()) {
+      std::cerr << "sheave diff: " << sample.error().message() << "\n";
+      return 1;
+    }
+    samples.push_back(std::move(sample).value());
+  }
+  for (auto& s : sampleRequests(**after)) samples.push_back(std::move(s));
+  std::cout << formatMeshDiff(diffMeshes(**before, **after, samples));
+  return 0;
 }
 
 int runAnalyze(const AnalyzeCommandOptions& options) {

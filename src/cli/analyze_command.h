@@ -42,6 +42,14 @@ int runDescribe(const std::string& kind, const std::string& name,
 int runExplain(const std::string& from, const std::string& url, const std::string& method,
                const std::vector<std::string>& headers, const AnalyzeCommandOptions& options);
 
+// `sheave diff NEW [--base OLD] [--request "FROM METHOD URL [name=value]..."]`:
+// which proxies' configuration the change alters, and which sample requests
+// (given, plus a GET per upstream URL a LocalWorkload names) would be routed or
+// authorized differently. `base` empty: the running mesh's directory.
+int runDiff(const std::vector<std::filesystem::path>& base,
+            const std::vector<std::filesystem::path>& changed,
+            const std::vector<std::string>& requests, const AnalyzeCommandOptions& options);
+
 // `sheave analyze`: prints the messages and returns 0, or 79 when one is at
 // or above the failure threshold, 65 when a path cannot be read.
 int runAnalyze(const AnalyzeCommandOptions& options);

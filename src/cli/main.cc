@@ -100,6 +100,16 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("--config", explain_paths,
                           "YAML files or directories (default: the running mesh's)");
 
+  auto* diff_cmd = app.add_subcommand(
+      "diff",
+      "which proxies' configuration a change alters and which requests it reroutes or "
+      "denies (NEW against --base, default the running mesh's directory)");
+  std::vector<std::string> diff_new, diff_base, diff_requests;
+  diff_cmd->add_option("NEW", diff_new, "the changed YAML files or directories")->required();
+  diff_cmd->add_option("--base", diff_base, "the current configuration (default: running mesh)");
+  diff_cmd->add_option("--request", diff_requests,
+                       "a sample request, \"FROM METHOD URL [name=value]...\"");
+
   auto* ps_cmd =
       app.add_subcommand("proxy-status",
                          "each proxy's xDS sync state; with PROXY, how its config differs from "
@@ -142,6 +152,13 @@ int main(int argc, char** argv) {
     for (const auto& p : explain_paths) e.paths.emplace_back(p);
     e.state_dir = state_dir;
     return sheave::cli::runExplain(explain_from, explain_url, explain_method, explain_headers, e);
+  }
+  if (diff_cmd->parsed()) {
+    sheave::cli::AnalyzeCommandOptions o;
+    o.state_dir = state_dir;
+    std::vector<std::filesystem::path> base(diff_base.begin(), diff_base.end());
+    std::vector<std::filesystem::path> changed(diff_new.begin(), diff_new.end());
+    return sheave::cli::runDiff(base, changed, diff_requests, o);
   }
   if (ps_cmd->parsed()) return sheave::cli::runProxyStatus(state_dir, ps_proxy, ps_json);
   if (pc_cmd->parsed()) {

@@ -4,6 +4,7 @@ input that must give a clear message, never a crash or a hang."""
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -211,6 +212,46 @@ class ExplainCommandTest(unittest.TestCase):
         self.assertIn("only http://", p.stderr)
         p = self.explain("--from", "productpage-v1", "-H", "no-colon", "http://reviews:9080/")
         self.assertEqual(p.returncode, 1)
+
+
+class DiffCommandTest(unittest.TestCase):
+    def diff(self, new, *args):
+        return subprocess.run([sheave_binary(), "--state-dir", tempfile.mkdtemp(prefix="sheave-diff-"), "diff",
+                               new, "--base", BOOKINFO, *args], capture_output=True, text=True, timeout=60)
+
+    def changed(self, *files):
+        d = tempfile.mkdtemp(prefix="sheave-diff-new-")
+        shutil.copytree(BOOKINFO, os.path.join(d, "bookinfo"))
+        for f in files:
+            shutil.copy(f, os.path.join(d, "bookinfo"))
+        return os.path.join(d, "bookinfo")
+
+    def test_no_change(self):
+        p = self.diff(BOOKINFO)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("No proxy's configuration changes", p.stdout)
+        self.assertIn("No sample request is routed or authorized differently", p.stdout)
+
+    def test_a_virtual_service_changes_the_callers_routes_and_a_request(self):
+        p = self.diff(self.changed(os.path.join(MISTAKES, "503-canary-subset-not-defined.yaml")),
+                      "--request", "ratings-v1 GET http://reviews:9080/x end-user=jason")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("  productpage-v1-0.default\n    RDS 9080 changed\n", p.stdout)
+        self.assertIn("Unchanged: 1 proxies", p.stdout)  # the gateway routes reviews nowhere
+        self.assertIn("  productpage-v1 GET http://reviews:9080/reviews/0\n"
+                      "    before: allowed: reaches reviews-v1-0, reviews-v2-0, reviews-v3-0\n"
+                      "    after:  10%: no cluster: 503 NC; 90%: allowed: reaches reviews-v1-0\n", p.stdout)
+        self.assertIn("ratings-v1 GET http://reviews:9080/x end-user: jason", p.stdout)
+
+    def test_a_policy_changes_only_the_inbound_side(self):
+        p = self.diff(self.changed(os.path.join(MISTAKES, "403-allow-never-reached.yaml")))
+        self.assertIn("LDS virtualInbound changed", p.stdout)
+        self.assertIn("after:  denied: 403 RBAC: access denied (DENY ns[default]-policy[lockdown]", p.stdout)
+
+    def test_bad_request_text(self):
+        p = self.diff(BOOKINFO, "--request", "productpage-v1")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("FROM METHOD URL", p.stderr)
 
 
 if __name__ == "__main__":

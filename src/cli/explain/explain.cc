@@ -348,10 +348,10 @@ Explanation explainCluster(const PushContext& push, const ProxyContext& source,
 
 Result<ProxyContext> proxyForWorkload(const control::RegistrySnapshot& registry,
                                       const std::string& namespace_name, const std::string& name,
-                                      const std::string& address) {
+                                      const std::string& address, bool router) {
   envoy::config::core::v3::Node node;
-  node.set_id("sidecar~" + address + "~" + name + "." + namespace_name + "~" + namespace_name +
-              ".svc." + registry.domainSuffix());
+  node.set_id(std::string(router ? "router~" : "sidecar~") + address + "~" + name + "." +
+              namespace_name + "~" + namespace_name + ".svc." + registry.domainSuffix());
   SHEAVE_ASSIGN_OR_RETURN(ProxyContext proxy,
                           ProxyContext::fromNode(node, control::kDefaultTrustDomain));
   proxy.attachWorkload(registry, control::kDefaultTrustDomain);

@@ -39,10 +39,12 @@ Result<Explanation> explainRequest(const control::PushContext& push,
                                    const control::ProxyContext& source,
                                    const ExplainRequest& request, uint64_t random);
 
-// The ProxyContext of a registered workload, as if its sidecar had connected.
+// The ProxyContext of a registered workload, as if its sidecar (or, for a
+// gateway, its router proxy) had connected.
 Result<control::ProxyContext> proxyForWorkload(const control::RegistrySnapshot& registry,
                                                const std::string& namespace_name,
-                                               const std::string& name, const std::string& address);
+                                               const std::string& name, const std::string& address,
+                                               bool router = false);
 
 std::string formatExplanation(const Explanation& explanation);
 
