@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "cli/analyze_command.h"
+#include "cli/config_commands.h"
 #include "cli/debug_commands.h"
 #include "cli/local_mesh.h"
 

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "cli/analyze/describe.h"
-#include "cli/analyze_command.h"
+#include "cli/config_commands.h"
 #include "control/registry/local_registry.h"
 
 namespace sheave::cli {

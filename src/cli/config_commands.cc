@@ -1,4 +1,4 @@
-#include "cli/analyze_command.h"
+#include "cli/config_commands.h"
 
 #include <yaml-cpp/yaml.h>
 

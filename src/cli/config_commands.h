@@ -7,6 +7,11 @@
 #include "cli/analyze/message.h"
 #include "common/result.h"
 
+// The commands that read a configuration (files, directories, or the running
+// mesh's directory) without talking to any process: analyze, describe,
+// explain and diff. They share one loading path: LocalWorkloads expanded as
+// `sheave up` does, the registry built as sheave-control builds it.
+
 namespace sheave::cli {
 
 // istioctl's exit codes, so CI scripts written for it keep working.
