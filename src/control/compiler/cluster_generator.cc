@@ -229,6 +229,13 @@ cluster::CircuitBreakers::Thresholds defaultThresholds() {
   t.mutable_max_pending_requests()->set_value(kUnlimited);
   t.mutable_max_requests()->set_value(kUnlimited);
   t.mutable_max_retries()->set_value(kUnlimited);
+  // Sheave bounds retries by default where Istio leaves them unlimited: at
+  // most 20% of the cluster's active requests may be retries (at least 3 at
+  // a time), so a failing upstream cannot be hit by a retry storm. A
+  // DestinationRule's connectionPool.http.maxRetries replaces the budget.
+  auto* budget = t.mutable_retry_budget();
+  budget->mutable_budget_percent()->set_value(20.0);
+  budget->mutable_min_retry_concurrency()->set_value(3);
   t.set_track_remaining(true);
   return t;
 }
@@ -255,7 +262,10 @@ void applyConnectionPool(const std::optional<ConnectionPoolSettings>& pool, Prot
     if (http.http1_max_pending_requests > 0) {
       thresholds.mutable_max_pending_requests()->set_value(http.http1_max_pending_requests);
     }
-    if (http.max_retries > 0) thresholds.mutable_max_retries()->set_value(http.max_retries);
+    if (http.max_retries > 0) {
+      thresholds.mutable_max_retries()->set_value(http.max_retries);
+      thresholds.clear_retry_budget();
+    }
     if (http.max_requests_per_connection > 0) {
       options.mutable_common_http_protocol_options()
           ->mutable_max_requests_per_connection()

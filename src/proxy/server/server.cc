@@ -594,8 +594,11 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
       const upstream::ResourceLimits& l = def ? info.limits : defaults;
       o << name << "::" << p << "::max_connections::" << l.max_connections << "\n"
         << name << "::" << p << "::max_pending_requests::" << l.max_pending_requests << "\n"
-        << name << "::" << p << "::max_requests::" << l.max_requests << "\n"
-        << name << "::" << p << "::max_retries::" << l.max_retries << "\n";
+        << name << "::" << p << "::max_requests::" << l.max_requests
+        << "\n"
+        // Under a retry budget the limit follows the load, as Envoy prints it.
+        << name << "::" << p
+        << "::max_retries::" << (def ? info.resources->retries.max() : l.max_retries) << "\n";
     }
     o << name
       << "::added_via_api::" << (clusters_->dynamicActive().count(name) != 0 ? "true" : "false")

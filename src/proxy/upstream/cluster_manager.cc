@@ -206,6 +206,21 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     }
     if (t.has_max_requests()) info->limits.max_requests = t.max_requests().value();
     if (t.has_max_retries()) info->limits.max_retries = t.max_retries().value();
+    if (t.has_retry_budget()) {
+      RetryBudget budget;
+      const auto& rb = t.retry_budget();
+      if (rb.has_budget_percent()) {
+        budget.budget_percent = rb.budget_percent().value();
+        if (!(budget.budget_percent >= 0.0 && budget.budget_percent <= 100.0)) {
+          return invalidArgument(
+              "circuit_breakers.thresholds.retry_budget.budget_percent: must be 0-100");
+        }
+      }
+      if (rb.has_min_retry_concurrency()) {
+        budget.min_retry_concurrency = rb.min_retry_concurrency().value();
+      }
+      info->limits.retry_budget = budget;
+    }
   }
   for (const auto& [name, any] : proto.typed_extension_protocol_options()) {
     std::string_view type = any.type_url();

@@ -4,7 +4,8 @@
 One HTTP server answers every test; what it does is chosen by the request path:
 
   /echo...                  200, JSON: method, path, headers, body length and sha256, server name
-  /status/<code>            that status code (a short text body unless the code forbids one)
+  /status/<code>            that status code (a short text body unless the code forbids one);
+                            ?delay_ms=N answers after N milliseconds
   /delay/<ms>               waits <ms> milliseconds, then 200 "delayed"
   /bytes/<n>                n bytes of a fixed pattern (pattern_bytes(n)); ?chunked=1 sends it chunked
   /reset                    reads the request, then resets the connection (SO_LINGER 0) without answering
@@ -59,6 +60,9 @@ class _State:
         self.fail_counts = {}
         self.requests = []  # (method, path, headers as list of (name, value)) for every counted request
         self.connections = 0
+        self.in_flight = 0
+        self.in_flight_retries = 0
+        self.max_in_flight_retries = 0
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -154,7 +158,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             state.total += 1
             state.paths[path] = state.paths.get(path, 0) + 1
             state.requests.append((self.command, self.path, [(k.lower(), v) for k, v in self.headers.items()]))
+        # Requests in flight, and how many of them are retries (x-envoy-attempt-count > 1).
+        attempt = self.headers.get("x-envoy-attempt-count", "1")
+        retry = attempt.isdigit() and int(attempt) > 1
+        with state.lock:
+            state.in_flight += 1
+            state.in_flight_retries += retry
+            state.max_in_flight_retries = max(state.max_in_flight_retries, state.in_flight_retries)
+        try:
+            self._respond(state, path, query, body, extra)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+                state.in_flight_retries -= retry
 
+    def _respond(self, state, path, query, body, extra):
         if path.startswith("/echo"):
             hdrs = {}
             for k, v in self.headers.items():
@@ -172,6 +190,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, json.dumps(doc).encode(), "application/json", extra)
         elif path.startswith("/status/"):
             code = int(path.split("/")[2])
+            delay_ms = int(query.get("delay_ms", ["0"])[0])
+            if delay_ms > 0:
+                time.sleep(delay_ms / 1000.0)
             self._send(code, b"status %d from %s" % (code, state.name.encode()), "text/plain", extra)
         elif path.startswith("/delay/"):
             time.sleep(int(path.split("/")[2]) / 1000.0)
@@ -290,6 +311,12 @@ class UpstreamServer:
         with self.state.lock:
             return self.state.connections
 
+    @property
+    def max_in_flight_retries(self):
+        """The most requests with x-envoy-attempt-count > 1 ever served at once."""
+        with self.state.lock:
+            return self.state.max_in_flight_retries
+
     def requests(self):
         with self.state.lock:
             return list(self.state.requests)
@@ -301,6 +328,7 @@ class UpstreamServer:
             self.state.fail_counts.clear()
             self.state.requests.clear()
             self.state.connections = 0
+            self.state.max_in_flight_retries = 0
 
 
 class TcpEchoServer:

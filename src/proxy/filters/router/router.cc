@@ -424,10 +424,7 @@ void Router::onDestroy() {
   destroyed_ = true;
   if (global_timer_) global_timer_->disable();
   if (retry_timer_) retry_timer_->disable();
-  if (retry_pending_) {
-    retry_pending_ = false;
-    cluster_->info()->resources->retries.dec();
-  }
+  releaseRetry();
   if (upstream_) {
     // The client went away (or the stream ended): abandon the attempt.
     if (!upstream_->responseStarted() || !request_complete_) {
@@ -522,21 +519,27 @@ bool Router::scheduleRetry() {
     return false;
   }
   const auto& info = *cluster_->info();
+  // As Envoy: a retry holds its unit of the retries circuit breaker (or of
+  // the retry budget) from this decision until the next one or the end of
+  // the request, so the limit bounds retries in flight, not just in back-off.
+  releaseRetry();
   if (!info.resources->retries.tryInc()) {
     info.stats->upstream_rq_retry_overflow.inc();
     return false;
   }
+  holds_retry_ = true;
   --retries_left_;
   info.stats->upstream_rq_retry.inc();
   cleanupAttempt();
-  retry_pending_ = true;
-  retry_timer_ = callbacks_->eventLoop().createTimer([this] {
-    retry_pending_ = false;
-    cluster_->info()->resources->retries.dec();
-    doRetry();
-  });
+  retry_timer_ = callbacks_->eventLoop().createTimer([this] { doRetry(); });
   retry_timer_->enable(backoff());
   return true;
+}
+
+void Router::releaseRetry() {
+  if (!holds_retry_) return;
+  holds_retry_ = false;
+  cluster_->info()->resources->retries.dec();
 }
 
 void Router::doRetry() {
@@ -662,10 +665,7 @@ void Router::onGlobalTimeout() {
   auto& info = callbacks_->streamInfo();
   info.setResponseFlag(ResponseFlag::kUpstreamRequestTimeout);
   if (retry_timer_) retry_timer_->disable();
-  if (retry_pending_) {
-    retry_pending_ = false;
-    cluster_->info()->resources->retries.dec();
-  }
+  releaseRetry();
   cleanupAttempt();
   if (response_started_) {
     info.response_code_details = "upstream_response_timeout";

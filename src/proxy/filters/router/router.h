@@ -63,6 +63,7 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   // Schedules another attempt if the policy and the retry circuit breaker
   // allow it; false when retries are exhausted (the caller answers).
   bool scheduleRetry();
+  void releaseRetry();
   void doRetry();
   void cleanupAttempt();
   void sendNoHealthyUpstream();
@@ -95,7 +96,7 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   bool downstream_above_watermark_ = false;
   bool used_transparent_retry_ = false;
   bool retry_limit_exceeded_ = false;
-  bool retry_pending_ = false;
+  bool holds_retry_ = false;  // a unit of the cluster's retries resource
   bool destroyed_ = false;
 };
 

@@ -85,6 +85,10 @@ TEST(ClusterGeneratorTest, BookinfoWithoutRules) {
   EXPECT_EQ(t.max_pending_requests().value(), kMax);
   EXPECT_EQ(t.max_requests().value(), kMax);
   EXPECT_EQ(t.max_retries().value(), kMax);
+  // Sheave's default retry budget (Envoy's field; it replaces max_retries).
+  ASSERT_TRUE(t.has_retry_budget());
+  EXPECT_DOUBLE_EQ(t.retry_budget().budget_percent().value(), 20.0);
+  EXPECT_EQ(t.retry_budget().min_retry_concurrency().value(), 3u);
   EXPECT_FALSE(reviews.has_outlier_detection());
   EXPECT_FALSE(reviews.has_transport_socket());
 
@@ -196,6 +200,7 @@ TEST(ClusterGeneratorTest, DestinationRulePolicyAndSubsets) {
   EXPECT_EQ(t.max_pending_requests().value(), 10u);
   EXPECT_EQ(t.max_requests().value(), 50u);
   EXPECT_EQ(t.max_retries().value(), 4u);
+  EXPECT_FALSE(t.has_retry_budget()) << "an explicit maxRetries replaces the default budget";
   HttpProtocolOptions options = optionsOf(all);
   EXPECT_EQ(options.common_http_protocol_options().max_requests_per_connection().value(), 5u);
   EXPECT_EQ(options.common_http_protocol_options().idle_timeout().seconds(), 30);
