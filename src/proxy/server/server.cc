@@ -592,13 +592,12 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
       const bool def = std::string_view(p) == "default_priority";
       const upstream::ResourceLimits defaults;
       const upstream::ResourceLimits& l = def ? info.limits : defaults;
+      // Under a retry budget the limit follows the load, as Envoy prints it.
+      const uint64_t max_retries = def ? info.resources->retries.max() : l.max_retries;
       o << name << "::" << p << "::max_connections::" << l.max_connections << "\n"
         << name << "::" << p << "::max_pending_requests::" << l.max_pending_requests << "\n"
-        << name << "::" << p << "::max_requests::" << l.max_requests
-        << "\n"
-        // Under a retry budget the limit follows the load, as Envoy prints it.
-        << name << "::" << p
-        << "::max_retries::" << (def ? info.resources->retries.max() : l.max_retries) << "\n";
+        << name << "::" << p << "::max_requests::" << l.max_requests << "\n"
+        << name << "::" << p << "::max_retries::" << max_retries << "\n";
     }
     o << name
       << "::added_via_api::" << (clusters_->dynamicActive().count(name) != 0 ? "true" : "false")
