@@ -778,6 +778,8 @@ Status buildRouteAction(const RouteAction& a, const std::string& where,
   } else {
     e.retry_policy = vhost_retry;
   }
+  SHEAVE_ASSIGN_OR_RETURN(e.hash_policy,
+                          HashPolicy::create(a.hash_policy(), where + ".hash_policy"));
   return okStatus();
 }
 

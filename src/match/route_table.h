@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "match/hash_policy.h"
 #include "match/header_map.h"
 #include "match/header_matcher.h"
 #include "match/header_mutation.h"
@@ -178,6 +179,8 @@ struct RouteEntry {
   std::chrono::milliseconds grpc_timeout_offset{0};
   // The effective policy: the route's own, else the virtual host's, else none.
   std::optional<RetryPolicy> retry_policy;
+  // hash_policy: the request's hash for RING_HASH / MAGLEV clusters.
+  HashPolicy hash_policy;
 
   HeaderMutations request_headers;
   HeaderMutations response_headers;

@@ -113,7 +113,7 @@ class AdsProxyTest(ProxyTestCase):
         self.wait_for_upstream("a")
 
     def test_4_bad_cluster_is_nacked_and_the_rest_keeps_working(self):
-        bad_name, bad = cluster_msg("broken", port=1, lb_policy="MAGLEV")
+        bad_name, bad = cluster_msg("broken", port=1, lb_policy="CLUSTER_PROVIDED")  # only for ORIGINAL_DST
         self.server.set(xds.CLUSTER, [cluster_msg("static_a", port=self.up_a.port), cluster_msg("eds_b", eds=True),
                                       (bad_name, bad)], 4)
         self.server.push(xds.CLUSTER)

@@ -98,9 +98,11 @@ struct ClusterInfo {
   std::string name;
   std::string type_name;  // "STATIC", "STRICT_DNS", ... for /clusters and config dumps
   std::chrono::milliseconds connect_timeout{5000};
-  LbPolicy lb_policy = LbPolicy::kRoundRobin;
-  uint32_t least_request_choice_count = 2;
-  double healthy_panic_threshold = 50.0;
+  // lb_policy, least_request_lb_config, ring_hash_lb_config, maglev_lb_config,
+  // common_lb_config.healthy_panic_threshold: what each worker's balancer is built from.
+  LbConfig lb;
+  // RING_HASH / MAGLEV: the table the workers share for the current hosts (lb.hash_tables).
+  std::unique_ptr<HashTableCache> hash_tables;
   // Cluster.outlier_detection; null when the cluster has none.
   std::shared_ptr<const OutlierDetectionConfig> outlier_detection;
   uint32_t per_connection_buffer_limit_bytes = 1024 * 1024;

@@ -106,24 +106,66 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
   }
   switch (proto.lb_policy()) {
     case ClusterProto::ROUND_ROBIN:
-      info->lb_policy = LbPolicy::kRoundRobin;
+      info->lb.policy = LbPolicy::kRoundRobin;
       break;
     case ClusterProto::LEAST_REQUEST:
-      info->lb_policy = LbPolicy::kLeastRequest;
+      info->lb.policy = LbPolicy::kLeastRequest;
       break;
     case ClusterProto::RANDOM:
-      info->lb_policy = LbPolicy::kRandom;
+      info->lb.policy = LbPolicy::kRandom;
       break;
     case ClusterProto::CLUSTER_PROVIDED:
-      info->lb_policy = LbPolicy::kClusterProvided;
+      info->lb.policy = LbPolicy::kClusterProvided;
+      break;
+    case ClusterProto::RING_HASH:
+      info->lb.policy = LbPolicy::kRingHash;
+      break;
+    case ClusterProto::MAGLEV:
+      info->lb.policy = LbPolicy::kMaglev;
       break;
     default:
       return invalidArgument("lb_policy: " + ClusterProto::LbPolicy_Name(proto.lb_policy()) +
-                             " is not supported yet (ROUND_ROBIN, LEAST_REQUEST, RANDOM are)");
+                             " is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, "
+                             "MAGLEV, CLUSTER_PROVIDED are)");
+  }
+  if (proto.has_ring_hash_lb_config()) {
+    const auto& rh = proto.ring_hash_lb_config();
+    if (rh.hash_function() != ClusterProto::RingHashLbConfig::XX_HASH) {
+      return invalidArgument("ring_hash_lb_config.hash_function: only XX_HASH is supported");
+    }
+    constexpr uint64_t kMaxRing = 8 * 1024 * 1024;  // Envoy's bound on both sizes
+    if (rh.has_minimum_ring_size()) info->lb.minimum_ring_size = rh.minimum_ring_size().value();
+    if (rh.has_maximum_ring_size()) info->lb.maximum_ring_size = rh.maximum_ring_size().value();
+    if (info->lb.minimum_ring_size < 1 || info->lb.minimum_ring_size > kMaxRing ||
+        info->lb.maximum_ring_size < 1 || info->lb.maximum_ring_size > kMaxRing) {
+      return invalidArgument("ring_hash_lb_config: ring sizes must be 1-8388608");
+    }
+    if (info->lb.minimum_ring_size > info->lb.maximum_ring_size) {
+      return invalidArgument(
+          "ring_hash_lb_config: minimum_ring_size must not exceed maximum_ring_size");
+    }
+  }
+  if (proto.has_maglev_lb_config() && proto.maglev_lb_config().has_table_size()) {
+    const uint64_t size = proto.maglev_lb_config().table_size().value();
+    auto prime = [](uint64_t n) {
+      if (n < 2) return false;
+      for (uint64_t d = 2; d * d <= n; ++d) {
+        if (n % d == 0) return false;
+      }
+      return true;
+    };
+    if (size > 5000011 || !prime(size)) {
+      return invalidArgument("maglev_lb_config.table_size: must be a prime no larger than 5000011");
+    }
+    info->lb.maglev_table_size = size;
+  }
+  if (info->lb.policy == LbPolicy::kRingHash || info->lb.policy == LbPolicy::kMaglev) {
+    info->hash_tables = std::make_unique<HashTableCache>();
+    info->lb.hash_tables = info->hash_tables.get();
   }
   // Envoy's pairing: only an ORIGINAL_DST cluster provides its own hosts.
   if ((proto.type() == ClusterProto::ORIGINAL_DST) !=
-      (info->lb_policy == LbPolicy::kClusterProvided)) {
+      (info->lb.policy == LbPolicy::kClusterProvided)) {
     return invalidArgument(proto.type() == ClusterProto::ORIGINAL_DST
                                ? "lb_policy: an ORIGINAL_DST cluster needs CLUSTER_PROVIDED"
                                : "lb_policy: CLUSTER_PROVIDED is only valid for ORIGINAL_DST "
@@ -158,13 +200,13 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     }
   }
   if (proto.has_least_request_lb_config() && proto.least_request_lb_config().has_choice_count()) {
-    info->least_request_choice_count = proto.least_request_lb_config().choice_count().value();
-    if (info->least_request_choice_count < 2) {
+    info->lb.least_request_choice_count = proto.least_request_lb_config().choice_count().value();
+    if (info->lb.least_request_choice_count < 2) {
       return invalidArgument("least_request_lb_config.choice_count: must be at least 2");
     }
   }
   if (proto.common_lb_config().has_healthy_panic_threshold()) {
-    info->healthy_panic_threshold = proto.common_lb_config().healthy_panic_threshold().value();
+    info->lb.panic_threshold_percent = proto.common_lb_config().healthy_panic_threshold().value();
   }
   if (proto.has_per_connection_buffer_limit_bytes()) {
     info->per_connection_buffer_limit_bytes = proto.per_connection_buffer_limit_bytes().value();
@@ -557,7 +599,7 @@ ThreadLocalCluster::ThreadLocalCluster(network::EventLoop& loop,
                                        RandomGenerator& random)
     : loop_(loop), info_(std::move(info)), random_(random) {
   updateHosts(std::move(hosts));
-  if (info_->lb_policy == LbPolicy::kClusterProvided) {
+  if (info_->lb.policy == LbPolicy::kClusterProvided) {
     cleanup_timer_ = loop_.createTimer([this] { cleanupOriginalDstHosts(); });
     cleanup_timer_->enable(info_->cleanup_interval);
   }
@@ -580,15 +622,14 @@ void ThreadLocalCluster::cleanupOriginalDstHosts() {
 }
 
 void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
-  if (info_->lb_policy == LbPolicy::kClusterProvided) {
+  if (info_->lb.policy == LbPolicy::kClusterProvided) {
     // The hosts are the connections' destinations, not a list: keep them.
     hosts_ = std::move(hosts);
     if (!lb_) lb_ = std::make_unique<OriginalDstLoadBalancer>(info_->original_dst_port_override);
     return;
   }
   hosts_ = std::move(hosts);
-  lb_ = LoadBalancer::create(info_->lb_policy, hosts_, info_->healthy_panic_threshold,
-                             info_->least_request_choice_count, random_);
+  lb_ = LoadBalancer::create(info_->lb, hosts_, random_);
   // Pools of hosts that left drain and go once idle.
   for (auto it = pools_.begin(); it != pools_.end();) {
     const bool present = std::any_of(hosts_->begin(), hosts_->end(),

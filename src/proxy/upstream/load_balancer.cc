@@ -1,6 +1,10 @@
 #include "proxy/upstream/load_balancer.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cmath>
+#include <string>
 
 namespace sheave::upstream {
 namespace {
@@ -41,14 +45,15 @@ class LoadBalancerBase : public LoadBalancer {
             : 1;
     HostSharedPtr host;
     for (uint32_t i = 0; i < attempts; ++i) {
-      host = pick();
+      host = pick(context, i);
       if (!wasAttempted(context, host.get())) break;
     }
     return host;
   }
 
  protected:
-  virtual HostSharedPtr pick() = 0;
+  // `attempt`: how many picks for this choice came back with an attempted host.
+  virtual HostSharedPtr pick(const LbContext* context, uint32_t attempt) = 0;
 
   static bool wasAttempted(const LbContext* context, const Host* host) {
     if (!context || !context->attempted_hosts) return false;
@@ -109,7 +114,7 @@ class RoundRobinLoadBalancer : public LoadBalancerBase {
   }
 
  protected:
-  HostSharedPtr pick() override {
+  HostSharedPtr pick(const LbContext*, uint32_t) override {
     const HostVector& hosts = *hosts_;
     if (!equal_weights_) return hosts[edf_.pickAndReschedule()];
     return hosts[next_++ % hosts.size()];
@@ -130,7 +135,7 @@ class LeastRequestLoadBalancer : public LoadBalancerBase {
         choice_count_(std::max<uint32_t>(choice_count, 2)) {}
 
  protected:
-  HostSharedPtr pick() override {
+  HostSharedPtr pick(const LbContext*, uint32_t) override {
     const HostSharedPtr* best = nullptr;
     double best_score = 0;
     for (uint32_t i = 0; i < choice_count_; ++i) {
@@ -155,26 +160,182 @@ class RandomLoadBalancer : public LoadBalancerBase {
   using LoadBalancerBase::LoadBalancerBase;
 
  protected:
-  HostSharedPtr pick() override { return (*hosts_)[random_.uniform(hosts_->size())]; }
+  HostSharedPtr pick(const LbContext*, uint32_t) override {
+    return (*hosts_)[random_.uniform(hosts_->size())];
+  }
+};
+
+uint64_t xxHash64(std::string_view s, uint64_t seed = 0) { return XXH64(s.data(), s.size(), seed); }
+
+// Ketama-style ring: each host owns a number of points proportional to its
+// weight, at xxHash64("<address>_<i>"); a hash maps to the first point at or
+// after it, wrapping around. Envoy's sizing: the lightest host gets at least
+// ceil(its share * minimum_ring_size) points, the ring at most maximum_ring_size.
+class RingHashTable : public HashTable {
+ public:
+  RingHashTable(const HostVector& hosts, uint64_t minimum_ring_size, uint64_t maximum_ring_size) {
+    double total = 0;
+    for (const auto& h : hosts) total += std::max<uint32_t>(h->weight(), 1);
+    double min_share = 1.0;
+    for (const auto& h : hosts) {
+      min_share = std::min(min_share, std::max<uint32_t>(h->weight(), 1) / total);
+    }
+    const double scale =
+        std::min(std::ceil(min_share * static_cast<double>(minimum_ring_size)) / min_share,
+                 static_cast<double>(maximum_ring_size));
+    ring_.reserve(static_cast<size_t>(scale) + hosts.size());
+    double target = 0;
+    uint64_t made = 0;
+    for (uint32_t index = 0; index < hosts.size(); ++index) {
+      const std::string prefix = hosts[index]->address().asString() + "_";
+      target += scale * std::max<uint32_t>(hosts[index]->weight(), 1) / total;
+      for (uint64_t i = 0; static_cast<double>(made) < target; ++i, ++made) {
+        ring_.push_back(Point{xxHash64(prefix + std::to_string(i)), index});
+      }
+    }
+    std::sort(ring_.begin(), ring_.end(), [](const Point& a, const Point& b) {
+      return a.hash != b.hash ? a.hash < b.hash : a.index < b.index;
+    });
+  }
+
+  uint32_t pick(uint64_t hash, uint32_t attempt) const override {
+    auto it = std::lower_bound(ring_.begin(), ring_.end(), hash,
+                               [](const Point& p, uint64_t h) { return p.hash < h; });
+    size_t at = it == ring_.end() ? 0 : static_cast<size_t>(it - ring_.begin());
+    // A retry avoiding earlier hosts behaves as if this point were not there.
+    if (attempt > 0) at = (at + attempt) % ring_.size();
+    return ring_[at].index;
+  }
+
+ private:
+  struct Point {
+    uint64_t hash;
+    uint32_t index;
+  };
+  std::vector<Point> ring_;
+};
+
+// Maglev (Eisenbud et al., NSDI 2016): each host walks its own permutation of
+// the table's slots (offset and skip from two hashes of its address) and
+// takes the next free slot in turn; a heavier host takes turns more often.
+// Adding or removing a host moves about 1/N of the slots.
+class MaglevTable : public HashTable {
+ public:
+  MaglevTable(const HostVector& hosts, uint64_t table_size) : table_(table_size) {
+    struct Entry {
+      uint64_t offset;
+      uint64_t skip;
+      uint64_t next = 0;
+      double weight;
+      double target = 0;
+    };
+    std::vector<Entry> entries;
+    entries.reserve(hosts.size());
+    double max_weight = 0;
+    for (const auto& h : hosts) {
+      const std::string key = h->address().asString();
+      const double weight = std::max<uint32_t>(h->weight(), 1);
+      max_weight = std::max(max_weight, weight);
+      entries.push_back(Entry{xxHash64(key, 0) % table_size,
+                              xxHash64(key, 1) % (table_size - 1) + 1, 0, weight, 0});
+    }
+    std::vector<bool> taken(table_size, false);
+    uint64_t filled = 0;
+    for (uint64_t iteration = 1; filled < table_size; ++iteration) {
+      for (uint32_t i = 0; i < entries.size() && filled < table_size; ++i) {
+        Entry& e = entries[i];
+        // A host of the largest weight takes a slot every round, one of a third of it every third.
+        if (static_cast<double>(iteration) * e.weight < e.target) continue;
+        e.target += max_weight;
+        uint64_t slot = (e.offset + e.skip * e.next) % table_size;
+        while (taken[slot]) {
+          ++e.next;
+          slot = (e.offset + e.skip * e.next) % table_size;
+        }
+        taken[slot] = true;
+        table_[slot] = i;
+        ++e.next;
+        ++filled;
+      }
+    }
+  }
+
+  uint32_t pick(uint64_t hash, uint32_t attempt) const override {
+    // A retry avoiding earlier hosts flips many bits of the hash.
+    if (attempt > 0) hash ^= ~0ULL - attempt + 1;
+    return table_[hash % table_.size()];
+  }
+
+ private:
+  std::vector<uint32_t> table_;
+};
+
+// RING_HASH and MAGLEV: the request's hash (or a random one) through the
+// cluster's shared table for the current host selection.
+class HashLoadBalancer : public LoadBalancerBase {
+ public:
+  HashLoadBalancer(std::shared_ptr<const HostVector> hosts, const LbConfig& config,
+                   RandomGenerator& random)
+      : LoadBalancerBase(std::move(hosts), config.panic_threshold_percent, random) {
+    if (hosts_->empty()) return;
+    auto build = [&]() -> std::unique_ptr<HashTable> {
+      return config.policy == LbPolicy::kMaglev
+                 ? buildMaglev(*hosts_, config.maglev_table_size)
+                 : buildRingHash(*hosts_, config.minimum_ring_size, config.maximum_ring_size);
+    };
+    table_ = config.hash_tables ? config.hash_tables->get(*hosts_, build)
+                                : std::shared_ptr<const HashTable>(build());
+  }
+
+ protected:
+  HostSharedPtr pick(const LbContext* context, uint32_t attempt) override {
+    const uint64_t hash = context && context->hash_key ? *context->hash_key : random_.next();
+    return (*hosts_)[table_->pick(hash, attempt)];
+  }
+
+ private:
+  std::shared_ptr<const HashTable> table_;
 };
 
 }  // namespace
 
-std::unique_ptr<LoadBalancer> LoadBalancer::create(LbPolicy policy,
+std::unique_ptr<HashTable> buildRingHash(const HostVector& hosts, uint64_t minimum_ring_size,
+                                         uint64_t maximum_ring_size) {
+  return std::make_unique<RingHashTable>(hosts, minimum_ring_size, maximum_ring_size);
+}
+
+std::unique_ptr<HashTable> buildMaglev(const HostVector& hosts, uint64_t table_size) {
+  return std::make_unique<MaglevTable>(hosts, table_size);
+}
+
+std::shared_ptr<const HashTable> HashTableCache::get(
+    const HostVector& hosts, const std::function<std::unique_ptr<HashTable>()>& build) {
+  std::vector<const Host*> key;
+  key.reserve(hosts.size());
+  for (const auto& h : hosts) key.push_back(h.get());
+  std::lock_guard lock(mutex_);
+  if (table_ == nullptr || key != key_) {
+    table_ = build();
+    key_ = std::move(key);
+  }
+  return table_;
+}
+
+std::unique_ptr<LoadBalancer> LoadBalancer::create(const LbConfig& config,
                                                    std::shared_ptr<const HostVector> hosts,
-                                                   double panic_threshold_percent,
-                                                   uint32_t least_request_choice_count,
                                                    RandomGenerator& random) {
-  switch (policy) {
+  const double panic = config.panic_threshold_percent;
+  switch (config.policy) {
     case LbPolicy::kRoundRobin:
-      return std::make_unique<RoundRobinLoadBalancer>(std::move(hosts), panic_threshold_percent,
-                                                      random);
+      return std::make_unique<RoundRobinLoadBalancer>(std::move(hosts), panic, random);
     case LbPolicy::kLeastRequest:
-      return std::make_unique<LeastRequestLoadBalancer>(std::move(hosts), panic_threshold_percent,
-                                                        least_request_choice_count, random);
+      return std::make_unique<LeastRequestLoadBalancer>(std::move(hosts), panic,
+                                                        config.least_request_choice_count, random);
     case LbPolicy::kRandom:
-      return std::make_unique<RandomLoadBalancer>(std::move(hosts), panic_threshold_percent,
-                                                  random);
+      return std::make_unique<RandomLoadBalancer>(std::move(hosts), panic, random);
+    case LbPolicy::kRingHash:
+    case LbPolicy::kMaglev:
+      return std::make_unique<HashLoadBalancer>(std::move(hosts), config, random);
     case LbPolicy::kClusterProvided:
       return std::make_unique<OriginalDstLoadBalancer>();
   }

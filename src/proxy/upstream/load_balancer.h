@@ -1,6 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <unordered_map>
@@ -12,7 +15,7 @@
 namespace sheave::upstream {
 
 // kClusterProvided: the cluster picks (ORIGINAL_DST clusters).
-enum class LbPolicy { kRoundRobin, kLeastRequest, kRandom, kClusterProvided };
+enum class LbPolicy { kRoundRobin, kLeastRequest, kRandom, kRingHash, kMaglev, kClusterProvided };
 
 // What a pick may take into account: hosts already tried by this request
 // (Envoy's previous_hosts retry predicate), and the downstream connection's
@@ -22,7 +25,55 @@ struct LbContext {
   const std::vector<const Host*>* attempted_hosts = nullptr;
   uint32_t host_selection_retry_max_attempts = 1;
   const Address* downstream_local_address = nullptr;
+  // The request's hash from the route's hash_policy, for RING_HASH and MAGLEV
+  // (which pick at random without one).
+  std::optional<uint64_t> hash_key;
 };
+
+// A consistent-hash lookup structure (ketama ring or Maglev table) over one
+// list of hosts: pick() returns an index into that list. Immutable, so the
+// workers of a cluster share one.
+class HashTable {
+ public:
+  virtual ~HashTable() = default;
+  // `attempt` > 0 (a retry that must avoid earlier hosts) moves the pick as
+  // Envoy does: to a later ring entry, or to a mutated Maglev hash.
+  virtual uint32_t pick(uint64_t hash, uint32_t attempt) const = 0;
+};
+
+// Where the workers of one cluster find the hash table for their host list:
+// the first worker to see a list builds it, the others reuse it (a Maglev
+// table is 65537 entries; one per cluster, not one per worker).
+class HashTableCache {
+ public:
+  std::shared_ptr<const HashTable> get(const HostVector& hosts,
+                                       const std::function<std::unique_ptr<HashTable>()>& build);
+
+ private:
+  std::mutex mutex_;
+  std::vector<const Host*> key_;
+  std::shared_ptr<const HashTable> table_;
+};
+
+struct LbConfig {
+  LbPolicy policy = LbPolicy::kRoundRobin;
+  // common_lb_config.healthy_panic_threshold: below this share of available
+  // hosts, balance over all of them.
+  double panic_threshold_percent = 50.0;
+  uint32_t least_request_choice_count = 2;
+  // ring_hash_lb_config (Envoy's defaults).
+  uint64_t minimum_ring_size = 1024;
+  uint64_t maximum_ring_size = 8 * 1024 * 1024;
+  // maglev_lb_config.table_size: a prime.
+  uint64_t maglev_table_size = 65537;
+  // Shared by a cluster's workers; null: each balancer builds its own table.
+  HashTableCache* hash_tables = nullptr;
+};
+
+// The hash tables themselves, for tests and benchmarks.
+std::unique_ptr<HashTable> buildRingHash(const HostVector& hosts, uint64_t minimum_ring_size,
+                                         uint64_t maximum_ring_size);
+std::unique_ptr<HashTable> buildMaglev(const HostVector& hosts, uint64_t table_size);
 
 // Picks a host from one immutable host list. Each worker owns its own
 // instance (state such as the round-robin cursor is per worker; the hosts'
@@ -33,14 +84,12 @@ class LoadBalancer {
   // nullptr when there is no host to pick (no_healthy_upstream).
   virtual HostSharedPtr chooseHost(const LbContext* context) = 0;
 
-  // Builds the balancer for `policy` over `hosts`. Hosts marked unhealthy are
-  // skipped unless fewer than `panic_threshold_percent` of them are healthy,
-  // in which case all hosts are used (Envoy's panic mode).
+  // Builds the balancer for `config.policy` over `hosts`. Hosts marked
+  // unhealthy are skipped unless fewer than `panic_threshold_percent` of them
+  // are healthy, in which case all hosts are used (Envoy's panic mode).
   // `hosts` is shared, not copied, while every host is healthy.
-  static std::unique_ptr<LoadBalancer> create(LbPolicy policy,
+  static std::unique_ptr<LoadBalancer> create(const LbConfig& config,
                                               std::shared_ptr<const HostVector> hosts,
-                                              double panic_threshold_percent,
-                                              uint32_t least_request_choice_count,
                                               RandomGenerator& random);
 };
 

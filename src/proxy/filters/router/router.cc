@@ -1,7 +1,10 @@
 #include "proxy/filters/router/router.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 #include "common/logging.h"
 #include "proxy/grpc/status.h"
@@ -350,6 +353,12 @@ void Router::startAttempt() {
     context.host_selection_retry_max_attempts = static_cast<uint32_t>(
         std::max<int64_t>(retry_policy_->host_selection_retry_max_attempts, 1));
   }
+  if (attempt_count_ == 0 && !route_->hash_policy.empty()) {
+    hash_key_ = route_->hash_policy.generateHash(
+        *request_headers_, &callbacks_->connection().remoteAddress(),
+        [this](const HashPolicyEntry& cookie) { return addDownstreamSetCookie(cookie); });
+  }
+  context.hash_key = hash_key_;
   upstream::HostSharedPtr host = cluster_->chooseHost(&context);
   if (!host) {
     sendNoHealthyUpstream();
@@ -365,6 +374,19 @@ void Router::startAttempt() {
   }
   upstream_ = std::make_unique<UpstreamRequest>(*this, std::move(host));
   upstream_->start();
+}
+
+std::string Router::addDownstreamSetCookie(const HashPolicyEntry& cookie) {
+  // As Envoy: one value per downstream connection (its two addresses hashed),
+  // so streams racing on one connection get the same cookie.
+  const auto& connection = callbacks_->connection();
+  const std::string key =
+      connection.remoteAddress().asString() + connection.localAddress().asString();
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(XXH64(key.data(), key.size(), 0)));
+  downstream_set_cookies_.push_back(makeSetCookieValue(cookie, hex));
+  return hex;
 }
 
 void Router::sendNoHealthyUpstream() {
@@ -699,6 +721,7 @@ void Router::onUpstreamHeaders(UpstreamRequest& request, HeaderMap&& headers, bo
   if (route_->virtual_host && route_->virtual_host->include_attempt_count_in_response) {
     headers.set("x-envoy-attempt-count", std::to_string(attempt_count_));
   }
+  for (const std::string& cookie : downstream_set_cookies_) headers.add("set-cookie", cookie);
   callbacks_->route().applyResponseHeaderMutations(headers);
   info.response_code_details = "via_upstream";
   if (end_stream) onUpstreamComplete();

@@ -64,6 +64,7 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   // allow it; false when retries are exhausted (the caller answers).
   bool scheduleRetry();
   void releaseRetry();
+  std::string addDownstreamSetCookie(const HashPolicyEntry& cookie);
   void doRetry();
   void cleanupAttempt();
   void sendNoHealthyUpstream();
@@ -82,6 +83,10 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   network::Buffer retry_body_;  // the request body kept for retries
   std::optional<HeaderMap> request_trailers_;
   std::vector<const upstream::Host*> attempted_hosts_;
+  // The route's hash_policy applied to this request (on the first attempt).
+  std::optional<uint64_t> hash_key_;
+  // Set-Cookie values of hash-policy cookies generated for this request.
+  std::vector<std::string> downstream_set_cookies_;
   std::unique_ptr<network::Timer> global_timer_;
   std::unique_ptr<network::Timer> retry_timer_;
   std::chrono::milliseconds timeout_{0};
