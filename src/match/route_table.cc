@@ -528,6 +528,18 @@ void RouteMatchResult::rewriteHost(HeaderMap& request_headers) const {
 
 namespace {
 
+Result<std::vector<RateLimitPolicy>> buildRateLimits(
+    const google::protobuf::RepeatedPtrField<envoy::config::route::v3::RateLimit>& config,
+    const std::string& where) {
+  std::vector<RateLimitPolicy> out;
+  for (int i = 0; i < config.size(); ++i) {
+    SHEAVE_ASSIGN_OR_RETURN(auto policy,
+                            RateLimitPolicy::create(config[i], indexedField(where, i)));
+    out.push_back(std::move(policy));
+  }
+  return out;
+}
+
 Result<Redirect> buildRedirect(const envoy::config::route::v3::RedirectAction& config,
                                const std::string& where) {
   using RA = envoy::config::route::v3::RedirectAction;
@@ -780,6 +792,7 @@ Status buildRouteAction(const RouteAction& a, const std::string& where,
   }
   SHEAVE_ASSIGN_OR_RETURN(e.hash_policy,
                           HashPolicy::create(a.hash_policy(), where + ".hash_policy"));
+  SHEAVE_ASSIGN_OR_RETURN(e.rate_limits, buildRateLimits(a.rate_limits(), where + ".rate_limits"));
   return okStatus();
 }
 
@@ -952,6 +965,8 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::create(
     auto filters = buildPerFilterConfigs(vh.typed_per_filter_config(), vw);
     if (!filters.ok()) return std::move(filters).error();
     entry->per_filter_config = std::move(filters).value();
+    SHEAVE_ASSIGN_OR_RETURN(entry->rate_limits,
+                            buildRateLimits(vh.rate_limits(), vw + ".rate_limits"));
     SHEAVE_RETURN_IF_ERROR(addLegacyCors(vh, vw, entry->per_filter_config));
 
     for (int r = 0; r < vh.routes_size(); ++r) {

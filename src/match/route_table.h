@@ -18,6 +18,7 @@
 #include "match/header_map.h"
 #include "match/header_matcher.h"
 #include "match/header_mutation.h"
+#include "match/rate_limit_policy.h"
 #include "match/string_matcher.h"
 
 namespace sheave {
@@ -181,6 +182,8 @@ struct RouteEntry {
   std::optional<RetryPolicy> retry_policy;
   // hash_policy: the request's hash for RING_HASH / MAGLEV clusters.
   HashPolicy hash_policy;
+  // rate_limits: the descriptors a rate limit filter looks up.
+  std::vector<RateLimitPolicy> rate_limits;
 
   HeaderMutations request_headers;
   HeaderMutations response_headers;
@@ -216,6 +219,7 @@ struct VirtualHostEntry {
   bool include_attempt_count_in_response = false;
   std::vector<std::string> domains;
   std::vector<RouteEntry> routes;
+  std::vector<RateLimitPolicy> rate_limits;
   HeaderMutations request_headers;
   HeaderMutations response_headers;
   PerFilterConfigs per_filter_config;  // as RouteEntry::per_filter_config

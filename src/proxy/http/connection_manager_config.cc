@@ -165,7 +165,7 @@ Result<std::shared_ptr<const ConnectionManagerConfig>> ConnectionManagerConfig::
   config->stats = std::make_unique<ConnectionManagerStats>(*scope);
   config->scope = scope;
 
-  FilterFactoryContext filter_context{*scope, config->stat_prefix};
+  FilterFactoryContext filter_context{*scope, config->stat_prefix, context.stats_root};
   bool have_router = false;
   for (int i = 0; i < proto.http_filters_size(); ++i) {
     const auto& f = proto.http_filters(i);

@@ -125,6 +125,25 @@ class StreamEncoderFilter {
 class StreamFilter : public StreamDecoderFilter, public StreamEncoderFilter {};
 using StreamFilterPtr = std::unique_ptr<StreamFilter>;
 
+// A filter on both paths that decides on headers alone (request and
+// response): body and trailers pass through. Subclasses implement
+// decodeHeaders and encodeHeaders.
+class PassThroughStreamFilter : public StreamFilter {
+ public:
+  void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& callbacks) override {
+    callbacks_ = &callbacks;
+  }
+  FilterDataStatus decodeData(network::Buffer&, bool) override {
+    return FilterDataStatus::kContinue;
+  }
+  FilterTrailersStatus decodeTrailers(HeaderMap&) override {
+    return FilterTrailersStatus::kContinue;
+  }
+
+ protected:
+  StreamDecoderFilterCallbacks* callbacks_ = nullptr;
+};
+
 // Adds the filters of one HTTP filter chain entry to a new stream.
 class FilterChainBuilder {
  public:

@@ -16,6 +16,7 @@ namespace sheave::http {
 struct FilterFactoryContext {
   stats::Scope& scope;  // the connection manager's "http.<stat_prefix>." scope
   std::string_view stat_prefix;
+  stats::Scope& root;  // the server's root scope, for filters whose stats Envoy roots there
 };
 
 // HTTP filter factories keyed by the type URL of their typed_config (Envoy's

@@ -1,5 +1,6 @@
 #include "proxy/filters/cors/cors_filter.h"
 
+#include "match/fractional_percent.h"
 #include "proxy/config/proto_json.h"
 
 namespace sheave::cors {
@@ -14,23 +15,10 @@ const std::string kEmpty;
 
 Result<CorsFraction> parseFraction(const envoy::config::core::v3::RuntimeFractionalPercent& f,
                                    std::string_view where) {
-  CorsFraction out;
-  out.numerator = f.default_value().numerator();
-  switch (f.default_value().denominator()) {
-    case envoy::type::v3::FractionalPercent::HUNDRED:
-      out.denominator = 100;
-      break;
-    case envoy::type::v3::FractionalPercent::TEN_THOUSAND:
-      out.denominator = 10000;
-      break;
-    case envoy::type::v3::FractionalPercent::MILLION:
-      out.denominator = 1000000;
-      break;
-    default:
-      return invalidArgument("unknown denominator")
-          .at(std::string(where) + ".default_value.denominator");
-  }
-  return out;
+  SHEAVE_ASSIGN_OR_RETURN(
+      Fraction fraction,
+      parseFractionalPercent(f.default_value(), std::string(where) + ".default_value"));
+  return CorsFraction{fraction.numerator, fraction.denominator};
 }
 
 // Both CorsPolicy messages carry the same fields under the same names.

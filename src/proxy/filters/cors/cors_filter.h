@@ -70,21 +70,12 @@ struct CorsFilterConfig {
 // allowed origin. Requests without an Origin, or from an origin the policy
 // does not allow, pass untouched (a non-matching preflight is answered with
 // a bare 200 when forward_not_matching_preflights is false).
-class CorsFilter : public http::StreamFilter {
+class CorsFilter : public http::PassThroughStreamFilter {
  public:
   explicit CorsFilter(std::shared_ptr<const CorsFilterConfig> config)
       : config_(std::move(config)) {}
 
-  void setDecoderFilterCallbacks(http::StreamDecoderFilterCallbacks& callbacks) override {
-    callbacks_ = &callbacks;
-  }
   http::FilterHeadersStatus decodeHeaders(HeaderMap& headers, bool end_stream) override;
-  http::FilterDataStatus decodeData(network::Buffer&, bool) override {
-    return http::FilterDataStatus::kContinue;
-  }
-  http::FilterTrailersStatus decodeTrailers(HeaderMap&) override {
-    return http::FilterTrailersStatus::kContinue;
-  }
   http::FilterHeadersStatus encodeHeaders(HeaderMap& headers, bool end_stream) override;
 
  private:
@@ -98,7 +89,6 @@ class CorsFilter : public http::StreamFilter {
   const CorsPolicy* mostSpecific() const;
 
   std::shared_ptr<const CorsFilterConfig> config_;
-  http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
   // The allowed Origin of this request, for the response; empty when the
   // response is left alone.
   std::string latched_origin_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "match/fractional_percent.h"
 #include "proxy/config/proto_json.h"
 
 namespace sheave::fault {
@@ -26,22 +27,10 @@ std::optional<T> parseUnsigned(const std::string* value) {
 
 Result<FaultPercentage> parsePercentage(const envoy::type::v3::FractionalPercent& p,
                                         std::string_view where) {
+  SHEAVE_ASSIGN_OR_RETURN(Fraction f, parseFractionalPercent(p, where));
   FaultPercentage out;
-  out.numerator = p.numerator();
-  switch (p.denominator()) {
-    case envoy::type::v3::FractionalPercent::HUNDRED:
-      out.denominator = 100;
-      break;
-    case envoy::type::v3::FractionalPercent::TEN_THOUSAND:
-      out.denominator = 10000;
-      break;
-    case envoy::type::v3::FractionalPercent::MILLION:
-      out.denominator = 1000000;
-      break;
-    default:
-      return invalidArgument("unknown denominator " + std::to_string(p.denominator()))
-          .at(std::string(where) + ".denominator");
-  }
+  out.numerator = static_cast<uint32_t>(f.numerator);
+  out.denominator = static_cast<uint32_t>(f.denominator);
   return out;
 }
 

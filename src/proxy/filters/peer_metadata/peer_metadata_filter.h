@@ -50,26 +50,16 @@ bool upstreamIsMesh(std::string_view cluster);
 //   and are removed; with downstream propagation ours are added only when the
 //   request carried the downstream's own (a client outside the mesh, or the
 //   application behind an outbound listener, never learns them).
-class PeerMetadataFilter : public http::StreamFilter {
+class PeerMetadataFilter : public http::PassThroughStreamFilter {
  public:
   explicit PeerMetadataFilter(std::shared_ptr<const PeerMetadataConfig> config)
       : config_(std::move(config)) {}
 
-  void setDecoderFilterCallbacks(http::StreamDecoderFilterCallbacks& callbacks) override {
-    callbacks_ = &callbacks;
-  }
   http::FilterHeadersStatus decodeHeaders(HeaderMap& headers, bool end_stream) override;
-  http::FilterDataStatus decodeData(network::Buffer&, bool) override {
-    return http::FilterDataStatus::kContinue;
-  }
-  http::FilterTrailersStatus decodeTrailers(HeaderMap&) override {
-    return http::FilterTrailersStatus::kContinue;
-  }
   http::FilterHeadersStatus encodeHeaders(HeaderMap& headers, bool end_stream) override;
 
  private:
   std::shared_ptr<const PeerMetadataConfig> config_;
-  http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
   bool request_peer_received_ = false;
   bool request_peer_id_received_ = false;
 };

@@ -91,7 +91,7 @@ class CorsFilterTest : public ::testing::Test {
     table_ = std::move(table).value();
     google::protobuf::Any any;
     any.set_type_url("type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors");
-    http::FilterFactoryContext context{*scope_, "test"};
+    http::FilterFactoryContext context{*scope_, "test", *scope_};
     auto cb = (*registry_.find("envoy.extensions.filters.http.cors.v3.Cors"))(any, context);
     ASSERT_TRUE(cb.ok()) << cb.error().message();
     factory_ = std::move(cb).value();

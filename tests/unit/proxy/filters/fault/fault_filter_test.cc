@@ -68,7 +68,7 @@ class FaultFilterTest : public ::testing::Test {
   Result<http::FilterFactoryCb> factory(const std::string& json) {
     google::protobuf::Any any;
     any.PackFrom(fromJson<HTTPFault>(json));
-    http::FilterFactoryContext context{*scope_, "test"};
+    http::FilterFactoryContext context{*scope_, "test", *scope_};
     const auto* f = registry_.find("envoy.extensions.filters.http.fault.v3.HTTPFault");
     EXPECT_NE(f, nullptr);
     return (*f)(any, context);

@@ -307,7 +307,7 @@ TEST_F(JwtAuthnFilterTest, ConfigErrors) {
 TEST_F(JwtAuthnFilterTest, RegisteredUnderTypeUrl) {
   google::protobuf::Any any;
   any.PackFrom(fromJson<JwtAuthentication>(configJson(kRequireA)));
-  http::FilterFactoryContext context{*scope_, "test"};
+  http::FilterFactoryContext context{*scope_, "test", *scope_};
   const auto* f = registry_.find("envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication");
   ASSERT_NE(f, nullptr);
   auto cb = (*f)(any, context);

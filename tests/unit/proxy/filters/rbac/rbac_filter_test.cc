@@ -116,7 +116,7 @@ class RbacFilterTest : public ::testing::Test {
   Result<http::FilterFactoryCb> factory(const std::string& json) {
     google::protobuf::Any any;
     any.PackFrom(fromJson<envoy::extensions::filters::http::rbac::v3::RBAC>(json));
-    http::FilterFactoryContext context{*scope_, "test"};
+    http::FilterFactoryContext context{*scope_, "test", *scope_};
     const auto* f = registry_.find(kHttpRbacTypeName);
     EXPECT_NE(f, nullptr);
     return (*f)(any, context);
