@@ -91,9 +91,12 @@ class StreamDecoderFilter {
 
 using StreamDecoderFilterPtr = std::unique_ptr<StreamDecoderFilter>;
 
-// A decoder filter that decides on the request headers alone: body and trailers pass through
-// (Envoy's PassThroughDecoderFilter). Subclasses implement decodeHeaders.
-class PassThroughDecoderFilter : public StreamDecoderFilter {
+// The body and trailers half of a filter that decides on headers alone: they
+// pass through (Envoy's PassThroughDecoderFilter). `Base` is the filter
+// interface: StreamDecoderFilter, or StreamFilter for one that also sees the
+// response headers.
+template <typename Base>
+class PassThroughDecoding : public Base {
  public:
   void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& callbacks) override {
     callbacks_ = &callbacks;
@@ -125,24 +128,9 @@ class StreamEncoderFilter {
 class StreamFilter : public StreamDecoderFilter, public StreamEncoderFilter {};
 using StreamFilterPtr = std::unique_ptr<StreamFilter>;
 
-// A filter on both paths that decides on headers alone (request and
-// response): body and trailers pass through. Subclasses implement
-// decodeHeaders and encodeHeaders.
-class PassThroughStreamFilter : public StreamFilter {
- public:
-  void setDecoderFilterCallbacks(StreamDecoderFilterCallbacks& callbacks) override {
-    callbacks_ = &callbacks;
-  }
-  FilterDataStatus decodeData(network::Buffer&, bool) override {
-    return FilterDataStatus::kContinue;
-  }
-  FilterTrailersStatus decodeTrailers(HeaderMap&) override {
-    return FilterTrailersStatus::kContinue;
-  }
-
- protected:
-  StreamDecoderFilterCallbacks* callbacks_ = nullptr;
-};
+// Subclasses implement decodeHeaders (and, for the stream filter, encodeHeaders).
+using PassThroughDecoderFilter = PassThroughDecoding<StreamDecoderFilter>;
+using PassThroughStreamFilter = PassThroughDecoding<StreamFilter>;
 
 // Adds the filters of one HTTP filter chain entry to a new stream.
 class FilterChainBuilder {
