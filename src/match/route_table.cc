@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "match/field_path.h"
+#include "match/fractional_percent.h"
 
 namespace sheave {
 
@@ -528,6 +529,32 @@ void RouteMatchResult::rewriteHost(HeaderMap& request_headers) const {
 
 namespace {
 
+Result<std::vector<MirrorPolicy>> buildMirrorPolicies(
+    const google::protobuf::RepeatedPtrField<
+        envoy::config::route::v3::RouteAction::RequestMirrorPolicy>& config,
+    const std::string& where) {
+  std::vector<MirrorPolicy> out;
+  for (int i = 0; i < config.size(); ++i) {
+    const auto& m = config[i];
+    const std::string at = indexedField(where, i);
+    MirrorPolicy p;
+    p.cluster = m.cluster();
+    p.cluster_header = asciiLower(m.cluster_header());
+    if (p.cluster.empty() == p.cluster_header.empty()) {
+      return invalidArgument("exactly one of cluster and cluster_header is required").at(at);
+    }
+    if (m.has_runtime_fraction()) {
+      SHEAVE_ASSIGN_OR_RETURN(p.fraction,
+                              parseFractionalPercent(m.runtime_fraction().default_value(),
+                                                     at + ".runtime_fraction.default_value"));
+    }
+    p.disable_shadow_host_suffix_append = m.disable_shadow_host_suffix_append();
+    p.host_rewrite_literal = m.host_rewrite_literal();
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 Result<std::vector<RateLimitPolicy>> buildRateLimits(
     const google::protobuf::RepeatedPtrField<envoy::config::route::v3::RateLimit>& config,
     const std::string& where) {
@@ -793,6 +820,9 @@ Status buildRouteAction(const RouteAction& a, const std::string& where,
   SHEAVE_ASSIGN_OR_RETURN(e.hash_policy,
                           HashPolicy::create(a.hash_policy(), where + ".hash_policy"));
   SHEAVE_ASSIGN_OR_RETURN(e.rate_limits, buildRateLimits(a.rate_limits(), where + ".rate_limits"));
+  SHEAVE_ASSIGN_OR_RETURN(
+      e.mirror_policies,
+      buildMirrorPolicies(a.request_mirror_policies(), where + ".request_mirror_policies"));
   return okStatus();
 }
 
@@ -975,7 +1005,17 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::create(
       if (!route.ok()) return std::move(route).error();
       entry->routes.push_back(std::move(route).value());
     }
-    for (auto& route : entry->routes) route.virtual_host = entry.get();
+    SHEAVE_ASSIGN_OR_RETURN(auto vh_mirrors, buildMirrorPolicies(vh.request_mirror_policies(),
+                                                                 vw + ".request_mirror_policies"));
+    for (auto& route : entry->routes) {
+      route.virtual_host = entry.get();
+      // A route's own mirror policies replace the virtual host's.
+      if (route.mirror_policies.empty() &&
+          route.action != RouteEntry::ActionKind::kDirectResponse &&
+          route.action != RouteEntry::ActionKind::kRedirect) {
+        route.mirror_policies = vh_mirrors;
+      }
+    }
 
     for (int d = 0; d < vh.domains_size(); ++d) {
       std::string domain = asciiLower(vh.domains(d));

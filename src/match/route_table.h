@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "match/fractional_percent.h"
 #include "match/hash_policy.h"
 #include "match/header_map.h"
 #include "match/header_matcher.h"
@@ -84,6 +85,16 @@ struct Redirect {
   std::optional<RegexSubstitution> regex_rewrite;
   uint32_t response_code = 301;
   bool strip_query = false;
+};
+
+// One RouteAction.request_mirror_policies entry: a fire-and-forget copy of
+// the request to another cluster.
+struct MirrorPolicy {
+  std::string cluster;
+  std::string cluster_header;   // lower-case; set instead of cluster
+  Fraction fraction{100, 100};  // runtime_fraction.default_value; unset: every request
+  bool disable_shadow_host_suffix_append = false;
+  std::string host_rewrite_literal;
 };
 
 // One weighted_clusters entry.
@@ -184,6 +195,8 @@ struct RouteEntry {
   HashPolicy hash_policy;
   // rate_limits: the descriptors a rate limit filter looks up.
   std::vector<RateLimitPolicy> rate_limits;
+  // request_mirror_policies: the route's own, else the virtual host's.
+  std::vector<MirrorPolicy> mirror_policies;
 
   HeaderMutations request_headers;
   HeaderMutations response_headers;

@@ -621,6 +621,17 @@ void ThreadLocalCluster::cleanupOriginalDstHosts() {
   cleanup_timer_->enable(info_->cleanup_interval);
 }
 
+ThreadLocalCluster::DetachedRequests::iterator ThreadLocalCluster::adoptDetached(
+    std::unique_ptr<network::DeferredDeletable> request) {
+  detached_.push_back(std::move(request));
+  return std::prev(detached_.end());
+}
+
+void ThreadLocalCluster::finishDetached(DetachedRequests::iterator request) {
+  loop_.deferredDelete(std::move(*request));
+  detached_.erase(request);
+}
+
 void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
   if (info_->lb.policy == LbPolicy::kClusterProvided) {
     // The hosts are the connections' destinations, not a list: keep them.
@@ -650,7 +661,8 @@ void ThreadLocalCluster::drain() {
 }
 
 bool ThreadLocalCluster::idle() const {
-  return std::all_of(pools_.begin(), pools_.end(), [](const auto& p) { return p.second.idle(); });
+  return detached_.empty() &&
+         std::all_of(pools_.begin(), pools_.end(), [](const auto& p) { return p.second.idle(); });
 }
 
 HttpConnPool& ThreadLocalCluster::httpPool(const HostSharedPtr& host, bool downstream_http2) {

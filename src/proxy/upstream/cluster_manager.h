@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -110,6 +111,14 @@ class ThreadLocalCluster {
   // of the client's request (`downstream_http2`).
   HttpConnPool& httpPool(const HostSharedPtr& host, bool downstream_http2 = false);
   void updateHosts(std::shared_ptr<const HostVector> hosts);
+  // Requests that outlive the stream that started them (request mirroring)
+  // are owned by their cluster, so they end with it, before its pools.
+  using DetachedRequests = std::list<std::unique_ptr<network::DeferredDeletable>>;
+  DetachedRequests::iterator adoptDetached(std::unique_ptr<network::DeferredDeletable> request);
+  // Destroys the request once the current event has been handled.
+  void finishDetached(DetachedRequests::iterator request);
+  size_t detachedCount() const { return detached_.size(); }
+  network::EventLoop& eventLoop() { return loop_; }
   // The cluster was replaced or removed: close idle connections, let busy ones finish.
   void drain();
   bool idle() const;
@@ -135,6 +144,7 @@ class ThreadLocalCluster {
   };
   std::unordered_map<const Host*, HostPools> pools_;
   std::unique_ptr<network::Timer> cleanup_timer_;  // ORIGINAL_DST only
+  DetachedRequests detached_;                      // after pools_: destroyed before them
 };
 
 // Each worker's view of all clusters. Only touched on its worker's thread;

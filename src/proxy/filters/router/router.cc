@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/logging.h"
+#include "proxy/filters/router/shadow_request.h"
 #include "proxy/grpc/status.h"
 #include "proxy/network/connection.h"
 
@@ -340,8 +341,59 @@ http::FilterHeadersStatus Router::decodeHeaders(HeaderMap& headers, bool end_str
     global_timer_->enable(timeout_);
   }
   callbacks_->addDownstreamWatermarkCallbacks(*this);
+  pickShadows(headers);
+  if (end_stream) sendShadows();
   startAttempt();
   return http::FilterHeadersStatus::kStopIteration;
+}
+
+void Router::pickShadows(const HeaderMap& headers) {
+  for (const MirrorPolicy& policy : route_->mirror_policies) {
+    if (!policy.fraction.enabled(callbacks_->random().next())) continue;
+    std::string name = policy.cluster;
+    if (!policy.cluster_header.empty()) {
+      const std::string* value = headers.get(policy.cluster_header);
+      if (value == nullptr) continue;
+      name = *value;
+    }
+    // A mirror cluster that does not exist drops its copies, as in Envoy.
+    if (const auto& cluster = clusters_.get(name)) shadows_.push_back(Shadow{&policy, cluster});
+  }
+}
+
+namespace {
+
+// "reviews:9080" -> "reviews-shadow:9080" (Envoy puts the suffix before the port).
+std::string shadowHost(std::string_view host) {
+  size_t port = std::string_view::npos;
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close != std::string_view::npos && close + 1 < host.size()) port = close + 1;
+  } else {
+    port = host.rfind(':');
+  }
+  if (port == std::string_view::npos) return std::string(host) + "-shadow";
+  return std::string(host.substr(0, port)) + "-shadow" + std::string(host.substr(port));
+}
+
+}  // namespace
+
+void Router::sendShadows() {
+  const std::chrono::milliseconds timeout =
+      timeout_.count() > 0 ? timeout_ : std::chrono::milliseconds(15000);
+  for (const Shadow& shadow : shadows_) {
+    HeaderMap headers = *request_headers_;
+    if (!shadow.policy->host_rewrite_literal.empty()) {
+      headers.set(":authority", shadow.policy->host_rewrite_literal);
+    }
+    if (!shadow.policy->disable_shadow_host_suffix_append) {
+      headers.set(":authority", shadowHost(headers.authority()));
+    }
+    ShadowRequest::send(*shadow.cluster, std::move(headers), shadow_body_, request_trailers_,
+                        timeout);
+  }
+  shadows_.clear();
+  shadow_body_.drain(shadow_body_.length());
 }
 
 void Router::startAttempt() {
@@ -399,6 +451,15 @@ void Router::sendNoHealthyUpstream() {
 
 http::FilterDataStatus Router::decodeData(network::Buffer& data, bool end_stream) {
   request_complete_ = end_stream;
+  if (!shadows_.empty()) {
+    if (shadow_body_.length() + data.length() > callbacks_->bufferLimit()) {
+      shadows_.clear();  // too big to copy: no mirror for this request
+      shadow_body_.drain(shadow_body_.length());
+    } else {
+      shadow_body_.add(data);
+      if (end_stream) sendShadows();
+    }
+  }
   if (end_stream && timeout_.count() > 0 && !global_timer_) {
     global_timer_ = callbacks_->eventLoop().createTimer([this] { onGlobalTimeout(); });
     global_timer_->enable(timeout_);
@@ -434,6 +495,7 @@ http::FilterDataStatus Router::decodeData(network::Buffer& data, bool end_stream
 http::FilterTrailersStatus Router::decodeTrailers(HeaderMap& trailers) {
   request_complete_ = true;
   request_trailers_ = trailers;
+  if (!shadows_.empty()) sendShadows();
   if (timeout_.count() > 0 && !global_timer_) {
     global_timer_ = callbacks_->eventLoop().createTimer([this] { onGlobalTimeout(); });
     global_timer_->enable(timeout_);

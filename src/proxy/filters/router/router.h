@@ -64,6 +64,8 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   // allow it; false when retries are exhausted (the caller answers).
   bool scheduleRetry();
   void releaseRetry();
+  void pickShadows(const HeaderMap& headers);
+  void sendShadows();
   std::string addDownstreamSetCookie(const HashPolicyEntry& cookie);
   void doRetry();
   void cleanupAttempt();
@@ -87,6 +89,13 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   std::optional<uint64_t> hash_key_;
   // Set-Cookie values of hash-policy cookies generated for this request.
   std::vector<std::string> downstream_set_cookies_;
+  // request_mirror_policies that fire for this request, sent once it is complete.
+  struct Shadow {
+    const MirrorPolicy* policy;
+    std::shared_ptr<upstream::ThreadLocalCluster> cluster;
+  };
+  std::vector<Shadow> shadows_;
+  network::Buffer shadow_body_;
   std::unique_ptr<network::Timer> global_timer_;
   std::unique_ptr<network::Timer> retry_timer_;
   std::chrono::milliseconds timeout_{0};
