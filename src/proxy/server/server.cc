@@ -580,6 +580,7 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
           << "],\"health_status\":{\"eds_health_status\":\""
           << (h->healthy() ? "HEALTHY" : "UNHEALTHY") << "\""
           << (h->ejected() ? ",\"failed_outlier_check\":true" : "")
+          << (h->failedActiveHealthCheck() ? ",\"failed_active_health_check\":true" : "")
           << "},\"weight\":" << h->weight() << ",\"hostname\":\"" << jsonEscape(h->hostname())
           << "\",\"locality\":{}}";
       }
@@ -617,7 +618,8 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
         << prefix << "hostname::" << h->hostname() << "\n"
         << prefix << "health_flags::"
         << (h->available() ? std::string("healthy")
-                           : std::string(h->healthy() ? "" : "/eds_health_status") +
+                           : std::string(h->failedActiveHealthCheck() ? "/failed_active_hc" : "") +
+                                 (h->healthy() ? "" : "/eds_health_status") +
                                  (h->ejected() ? "/failed_outlier_check" : ""))
         << "\n"
         << prefix << "weight::" << h->weight() << "\n"

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "proxy/http/http2/protocol_options.h"
 #include "proxy/network/tls/tls_socket_factory.h"
 #include "proxy/stats/scope.h"
+#include "proxy/upstream/health_checker.h"
 #include "proxy/upstream/host.h"
 #include "proxy/upstream/load_balancer.h"
 #include "proxy/upstream/outlier_detector.h"
@@ -105,6 +107,8 @@ struct ClusterInfo {
   std::unique_ptr<HashTableCache> hash_tables;
   // Cluster.outlier_detection; null when the cluster has none.
   std::shared_ptr<const OutlierDetectionConfig> outlier_detection;
+  // Cluster.health_checks[0]; unset when the cluster has none.
+  std::optional<HealthCheckConfig> health_check;
   uint32_t per_connection_buffer_limit_bytes = 1024 * 1024;
   uint64_t max_requests_per_connection = 0;  // 0: unlimited
   std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};

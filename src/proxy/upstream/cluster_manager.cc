@@ -332,8 +332,13 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     info->outlier_detection = std::make_shared<const OutlierDetectionConfig>(
         OutlierDetectionConfig::fromProto(proto.outlier_detection()));
   }
-  if (proto.health_checks_size() > 0) {
-    SHEAVE_LOG_WARN("cluster '{}': health_checks are accepted but not run yet", info->name);
+  if (proto.health_checks_size() > 1) {
+    return invalidArgument("health_checks: multiple health checks are not supported");
+  }
+  if (proto.health_checks_size() == 1) {
+    auto hc = HealthCheckConfig::fromProto(proto.health_checks(0));
+    if (!hc.ok()) return std::move(hc).error().at("health_checks[0]");
+    info->health_check = std::move(hc).value();
   }
   info->resources = std::make_unique<ResourceManager>(info->limits);
   info->scope = root.createScope("cluster." + info->name);
@@ -457,7 +462,22 @@ Cluster::Cluster(std::shared_ptr<const ClusterInfo> info, std::vector<EndpointCo
       loop_(loop),
       resolver_(resolver) {}
 
-Cluster::~Cluster() { outlier_detector_.reset(); }
+Cluster::~Cluster() {
+  health_checker_.reset();
+  outlier_detector_.reset();
+}
+
+void Cluster::startHealthChecking() {
+  if (!info_->health_check || health_checker_) return;
+  health_checker_ = std::make_unique<HealthChecker>(
+      *info_->health_check, info_->name, *info_->scope, [this] { return hosts_; },
+      [this] { return info_->stats->upstream_rq_total.value() > 0; },
+      [this] {
+        // Same hosts, new health: the workers rebuild their load balancers.
+        if (on_hosts_changed_) on_hosts_changed_();
+      });
+  health_checker_->start(loop_);
+}
 
 void Cluster::startOutlierDetection() {
   if (!info_->outlier_detection || outlier_detector_) return;
@@ -473,6 +493,7 @@ void Cluster::startOutlierDetection() {
 void Cluster::initialize(std::function<void()> on_ready) {
   on_ready_ = std::move(on_ready);
   startOutlierDetection();
+  startHealthChecking();
   if (!eds_service_name_.empty()) {
     // Ready with the first assignment (updateLoadAssignment).
     if (eds_ready_) publish(HostVector(*hosts_));
@@ -584,6 +605,8 @@ void Cluster::publish(HostVector hosts) {
   info_->stats->membership_healthy.set(static_cast<uint64_t>(std::count_if(
       hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->healthy(); })));
   hosts_ = std::make_shared<const HostVector>(std::move(hosts));
+  // New hosts are marked unchecked before the workers see them.
+  if (health_checker_) health_checker_->onHostsChanged();
   if (on_ready_) {
     auto cb = std::move(on_ready_);
     on_ready_ = nullptr;

@@ -76,6 +76,7 @@ class Cluster : public network::DeferredDeletable {
           bool logical, network::EventLoop& loop, network::DnsResolver& resolver);
   void resolve();
   void startOutlierDetection();
+  void startHealthChecking();
   void onResolved(size_t endpoint, Result<std::vector<Address>> result);
   void publish(HostVector hosts);
 
@@ -95,6 +96,7 @@ class Cluster : public network::DeferredDeletable {
   std::function<void()> on_ready_;
   std::function<void()> on_hosts_changed_;
   std::unique_ptr<OutlierDetector> outlier_detector_;  // with Cluster.outlier_detection
+  std::unique_ptr<HealthChecker> health_checker_;      // with Cluster.health_checks
 };
 
 // A cluster as one worker sees it: the host list snapshot, this worker's

@@ -64,8 +64,13 @@ class Host {
   // Ejected by outlier detection: skipped like an unhealthy host.
   bool ejected() const { return ejected_.load(std::memory_order_relaxed); }
   void setEjected(bool ejected) const { ejected_.store(ejected, std::memory_order_relaxed); }
+  // Failing active health checks (Cluster.health_checks).
+  bool failedActiveHealthCheck() const { return failed_active_hc_.load(std::memory_order_relaxed); }
+  void setFailedActiveHealthCheck(bool failed) const {
+    failed_active_hc_.store(failed, std::memory_order_relaxed);
+  }
   // What the load balancer may pick (unless the panic threshold applies).
-  bool available() const { return healthy() && !ejected(); }
+  bool available() const { return healthy() && !ejected() && !failedActiveHealthCheck(); }
 
   // Outlier counters, made on first use: hosts of clusters without outlier
   // detection never pay for them.
@@ -99,6 +104,7 @@ class Host {
   mutable HostStats stats_;
   mutable std::atomic<bool> healthy_{true};
   mutable std::atomic<bool> ejected_{false};
+  mutable std::atomic<bool> failed_active_hc_{false};
   mutable std::atomic<HostOutlierState*> outlier_{nullptr};
 };
 

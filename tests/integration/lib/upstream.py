@@ -12,6 +12,7 @@ One HTTP server answers every test; what it does is chosen by the request path:
   /close                    answers 200 with "Connection: close", then closes
   /fail-first/<n>/<key>     the first n requests for <key> get 503, later ones 200
   /__count                  JSON {"total": N, "paths": {...}} (not itself counted)
+  /health                   the health status set with /__health/<code> (default 200)
 
 Any path accepts ?set_header=name:value (repeatable) to add response headers.
 
@@ -61,6 +62,7 @@ class _State:
         self.requests = []  # (method, path, headers as list of (name, value)) for every counted request
         self.connections = 0
         self.in_flight = 0
+        self.health_code = 200
         self.in_flight_retries = 0
         self.max_in_flight_retries = 0
 
@@ -149,6 +151,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, ConnectionError):
             self.close_connection = True
             return
+        if path.startswith("/__health/"):
+            with state.lock:
+                state.health_code = int(path.split("/")[2])
+            self._send(200, b"ok")
+            return
         if path == "/__count":
             with state.lock:
                 data = json.dumps({"total": state.total, "paths": dict(state.paths)}).encode()
@@ -188,6 +195,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "server": state.name,
             }
             self._send(200, json.dumps(doc).encode(), "application/json", extra)
+        elif path == "/health":
+            with state.lock:
+                code = state.health_code
+            self._send(code, b"health %d" % code)
         elif path.startswith("/status/"):
             code = int(path.split("/")[2])
             delay_ms = int(query.get("delay_ms", ["0"])[0])
