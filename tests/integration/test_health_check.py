@@ -4,7 +4,8 @@ Envoy facts relied on: a host of a health-checked cluster is checked every inter
 cluster has had traffic); an HTTP check passes on a status in expected_statuses (default 200 only) and a status
 outside expected_statuses and retriable_statuses fails the host at once, while connect failures and timeouts count
 toward unhealthy_threshold; a failed host needs healthy_threshold passing checks to return (a host never checked
-needs one). A TCP check sends `send` and passes when every `receive` block arrived in order (no receive: connecting
+needs one). Priority levels: a level keeps the share of load its health (available hosts x 140%) covers and the
+rest spills to the next level. A TCP check sends `send` and passes when every `receive` block arrived in order (no receive: connecting
 is enough). Failed hosts get no traffic (unless the panic threshold applies), show health_flags::/failed_active_hc
 in /clusters, and are counted in cluster.<name>.health_check.{attempt,success,failure,network_failure,healthy}.
 Envoy supports one health check per cluster.
@@ -31,7 +32,15 @@ class HealthCheckTest(ProxyTestCase):
         cls.echo = cls.start_tcp_echo()
         cls.dead_port = P.free_port()
         cls.port = P.free_port()
-        routes = [P.route("/", "web")]
+        routes = [P.route("/", "failover", {"headers": [{"name": "x-cluster", "string_match": {"exact": "failover"}}]}),
+                  P.route("/", "web")]
+        # Priority levels: replica-0 is P0, replica-1 and replica-2 are P1.
+        failover = P.static_cluster("failover", [], health_checks=[http_check()])
+        failover["load_assignment"]["endpoints"] = [
+            {"priority": 0, "lb_endpoints": [{"endpoint": {"address": P.socket_address(cls.ups[0].port)}}]},
+            {"priority": 1, "lb_endpoints": [{"endpoint": {"address": P.socket_address(u.port)}}
+                                             for u in cls.ups[1:]]},
+        ]
         tcp_check = {"timeout": "0.5s", "interval": "0.1s", "no_traffic_interval": "0.1s",
                      "unhealthy_threshold": 1, "healthy_threshold": 1,
                      "tcp_health_check": {"send": {"text": "70696e67"}, "receive": [{"text": "70696e67"}]}}
@@ -39,7 +48,8 @@ class HealthCheckTest(ProxyTestCase):
             [P.listener("listener_0", cls.port, P.hcm([P.virtual_host("all", routes)], access_log=False))],
             [P.static_cluster("web", [("127.0.0.1", u.port) for u in cls.ups], health_checks=[http_check()]),
              P.static_cluster("tcp", [("127.0.0.1", cls.echo.port), ("127.0.0.1", cls.dead_port)],
-                              health_checks=[tcp_check])],
+                              health_checks=[tcp_check]),
+             failover],
             P.free_port())
         cls.proxy = cls.start_proxy(cfg, concurrency=2)
 
@@ -92,6 +102,22 @@ class HealthCheckTest(ProxyTestCase):
         seen = checks()
         self.assertEqual(seen[-1].get("user-agent"), "Envoy/HC")
         self.assertEqual(seen[-1].get("host"), "web", "without http_health_check.host the cluster's name")
+
+    def test_priority_failover(self):
+        a, b, c = self.ups
+        self.wait_failed("failover", {a.port: False, b.port: False, c.port: False})
+
+        def served():
+            return {P.get(self.port, "/", headers={"x-cluster": "failover"}).body.decode() for _ in range(20)}
+        self.assertEqual(served(), {"hello from replica-0"}, "a healthy P0 takes all the load")
+        text = P.http_request(self.proxy.admin_port, "GET", "/clusters").body.decode()
+        self.assertIn("failover::127.0.0.1:%d::priority::1\n" % b.port, text)
+        P.get(a.port, "/__health/503")
+        self.wait_failed("failover", {a.port: True, b.port: False, c.port: False})
+        self.assertEqual(served(), {"hello from replica-1", "hello from replica-2"}, "P0 down: P1 takes over")
+        P.get(a.port, "/__health/200")
+        self.wait_failed("failover", {a.port: False, b.port: False, c.port: False})
+        self.assertEqual(served(), {"hello from replica-0"}, "and gives the load back")
 
     def test_tcp_check_with_payloads(self):
         self.wait_failed("tcp", {self.echo.port: False, self.dead_port: True})

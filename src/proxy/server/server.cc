@@ -581,8 +581,9 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
           << (h->healthy() ? "HEALTHY" : "UNHEALTHY") << "\""
           << (h->ejected() ? ",\"failed_outlier_check\":true" : "")
           << (h->failedActiveHealthCheck() ? ",\"failed_active_health_check\":true" : "")
-          << "},\"weight\":" << h->weight() << ",\"hostname\":\"" << jsonEscape(h->hostname())
-          << "\",\"locality\":{}}";
+          << "},\"weight\":" << h->weight()
+          << (h->priority() > 0 ? ",\"priority\":" + std::to_string(h->priority()) : "")
+          << ",\"hostname\":\"" << jsonEscape(h->hostname()) << "\",\"locality\":{}}";
       }
       o << "]}";
       continue;
@@ -627,7 +628,7 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
         << prefix << "zone::\n"
         << prefix << "sub_zone::\n"
         << prefix << "canary::false\n"
-        << prefix << "priority::0\n"
+        << prefix << "priority::" << h->priority() << "\n"
         << prefix << "success_rate::-1\n"
         << prefix << "local_origin_success_rate::-1\n";
     }

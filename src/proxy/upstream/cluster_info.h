@@ -103,6 +103,8 @@ struct ClusterInfo {
   // lb_policy, least_request_lb_config, ring_hash_lb_config, maglev_lb_config,
   // common_lb_config.healthy_panic_threshold: what each worker's balancer is built from.
   LbConfig lb;
+  // The latest load assignment's policy.overprovisioning_factor (EDS may change it).
+  mutable std::atomic<uint32_t> overprovisioning_factor{140};
   // RING_HASH / MAGLEV: the table the workers share for the current hosts (lb.hash_tables).
   std::unique_ptr<HashTableCache> hash_tables;
   // Cluster.outlier_detection; null when the cluster has none.

@@ -346,12 +346,27 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
   return info;
 }
 
+constexpr uint32_t kMaxPriority = 127;  // Envoy's bound on priority levels
+
+// ClusterLoadAssignment.policy.overprovisioning_factor (Envoy's default 140).
+void setOverprovisioningFactor(const ClusterInfo& info,
+                               const envoy::config::endpoint::v3::ClusterLoadAssignment& la) {
+  const auto& policy = la.policy();
+  info.overprovisioning_factor.store(
+      policy.has_overprovisioning_factor() ? policy.overprovisioning_factor().value() : 140,
+      std::memory_order_relaxed);
+}
+
 Result<std::vector<EndpointConfig>> buildEndpoints(
     const envoy::config::endpoint::v3::ClusterLoadAssignment& la, bool dns,
     std::string_view cluster_type) {
   std::vector<EndpointConfig> out;
   for (int i = 0; i < la.endpoints_size(); ++i) {
     const auto& locality = la.endpoints(i);
+    if (locality.priority() > kMaxPriority) {
+      return invalidArgument("endpoints[" + std::to_string(i) + "].priority: at most " +
+                             std::to_string(kMaxPriority));
+    }
     for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
       const auto& lb = locality.lb_endpoints(j);
       const std::string where =
@@ -367,6 +382,7 @@ Result<std::vector<EndpointConfig>> buildEndpoints(
                                ".endpoint.address.socket_address.port_value: must be 1-65535");
       }
       e.port = static_cast<uint16_t>(sa.port_value());
+      e.priority = static_cast<uint8_t>(locality.priority());
       if (lb.has_load_balancing_weight()) {
         e.weight = lb.load_balancing_weight().value();
         if (e.weight == 0) {
@@ -442,6 +458,7 @@ Result<std::unique_ptr<Cluster>> Cluster::create(const ClusterProto& proto, stat
   auto endpoints =
       buildEndpoints(proto.load_assignment(), dns, ClusterProto::DiscoveryType_Name(proto.type()));
   if (!endpoints.ok()) return std::move(endpoints).error().at("load_assignment");
+  setOverprovisioningFactor(**info, proto.load_assignment());
   auto cluster = std::unique_ptr<Cluster>(new Cluster(
       std::move(info).value(), std::move(endpoints).value(), dns, logical, main_loop, resolver));
   // An EDS cluster with an eds_config gets its hosts from EDS; one without
@@ -505,7 +522,8 @@ void Cluster::initialize(std::function<void()> on_ready) {
       auto addr = Address::parse(e.address, e.port);
       auto host = std::make_shared<Host>(
           std::move(addr).value(), "", e.weight,
-          static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata)));
+          static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata)),
+          e.priority);
       host->setHealthy(e.healthy);
       hosts.push_back(std::move(host));
     }
@@ -523,6 +541,7 @@ Status Cluster::updateLoadAssignment(
     const envoy::config::endpoint::v3::ClusterLoadAssignment& cla) {
   auto endpoints = buildEndpoints(cla, /*dns=*/false, "EDS");
   if (!endpoints.ok()) return std::move(endpoints).error();
+  setOverprovisioningFactor(*info_, cla);
   const HostVector& current = *hosts_;
   HostVector hosts;
   hosts.reserve(endpoints->size());
@@ -531,10 +550,11 @@ Status Cluster::updateLoadAssignment(
     const auto match =
         static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata));
     auto it = std::find_if(current.begin(), current.end(), [&](const HostSharedPtr& h) {
-      return h->address() == addr && h->weight() == e.weight && h->transportSocketMatch() == match;
+      return h->address() == addr && h->weight() == e.weight &&
+             h->transportSocketMatch() == match && h->priority() == e.priority;
     });
     HostSharedPtr host =
-        it != current.end() ? *it : std::make_shared<Host>(addr, "", e.weight, match);
+        it != current.end() ? *it : std::make_shared<Host>(addr, "", e.weight, match, e.priority);
     host->setHealthy(e.healthy);
     hosts.push_back(std::move(host));
   }
@@ -590,7 +610,8 @@ void Cluster::onResolved(size_t endpoint, Result<std::vector<Address>> result) {
       } else {
         hosts.push_back(std::make_shared<Host>(addr, endpoints_[i].address, endpoints_[i].weight,
                                                static_cast<int16_t>(info_->transportSocketMatchFor(
-                                                   endpoints_[i].socket_match_metadata))));
+                                                   endpoints_[i].socket_match_metadata)),
+                                               endpoints_[i].priority));
       }
     }
   }
@@ -663,7 +684,9 @@ void ThreadLocalCluster::updateHosts(std::shared_ptr<const HostVector> hosts) {
     return;
   }
   hosts_ = std::move(hosts);
-  lb_ = LoadBalancer::create(info_->lb, hosts_, random_);
+  LbConfig config = info_->lb;
+  config.overprovisioning_factor = info_->overprovisioning_factor.load(std::memory_order_relaxed);
+  lb_ = LoadBalancer::create(config, hosts_, random_);
   // Pools of hosts that left drain and go once idle.
   for (auto it = pools_.begin(); it != pools_.end();) {
     const bool present = std::any_of(hosts_->begin(), hosts_->end(),

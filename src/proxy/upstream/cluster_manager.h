@@ -38,7 +38,8 @@ struct EndpointConfig {
   std::string address;  // IP literal or DNS name
   uint16_t port = 0;
   uint32_t weight = 1;
-  bool healthy = true;  // EDS health_status
+  bool healthy = true;   // EDS health_status
+  uint8_t priority = 0;  // LocalityLbEndpoints.priority
   // The lb_endpoint's `envoy.transport_socket_match` metadata, for transport_socket_matches.
   std::map<std::string, std::string> socket_match_metadata;
 };

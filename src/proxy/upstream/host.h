@@ -42,10 +42,12 @@ struct HostOutlierState {
 // last connection and request are gone.
 class Host {
  public:
-  Host(Address address, std::string hostname, uint32_t weight, int16_t transport_socket_match = -1)
+  Host(Address address, std::string hostname, uint32_t weight, int16_t transport_socket_match = -1,
+       uint8_t priority = 0)
       : address_(address),
         weight_(weight),
         transport_socket_match_(transport_socket_match),
+        priority_(priority),
         hostname_(hostname.empty() ? nullptr
                                    : std::make_unique<const std::string>(std::move(hostname))) {}
 
@@ -55,6 +57,9 @@ class Host {
   uint32_t weight() const { return weight_; }
   // Index into the cluster's transport_socket_matches; -1: the cluster's transport_socket.
   int transportSocketMatch() const { return transport_socket_match_; }
+  // LocalityLbEndpoints.priority: 0 is used first, higher levels take the
+  // load the lower ones cannot (Envoy's priority levels).
+  uint32_t priority() const { return priority_; }
   HostStats& stats() const { return stats_; }
 
   // EDS health_status or active health checking (later) marks a host
@@ -100,6 +105,7 @@ class Host {
   Address address_;
   uint32_t weight_;
   int16_t transport_socket_match_;
+  uint8_t priority_;
   std::unique_ptr<const std::string> hostname_;
   mutable HostStats stats_;
   mutable std::atomic<bool> healthy_{true};

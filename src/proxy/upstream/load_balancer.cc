@@ -7,6 +7,12 @@
 #include <string>
 
 namespace sheave::upstream {
+
+// The balancer for hosts of one priority level (LoadBalancer::create without the level split).
+std::unique_ptr<LoadBalancer> createForOneLevel(const LbConfig& config,
+                                                std::shared_ptr<const HostVector> hosts,
+                                                RandomGenerator& random);
+
 namespace {
 
 // Shared by all policies: the host list to choose from after health and panic
@@ -297,7 +303,99 @@ class HashLoadBalancer : public LoadBalancerBase {
   std::shared_ptr<const HashTable> table_;
 };
 
+// Priority levels (LocalityLbEndpoints.priority): one balancer per level
+// over that level's hosts, and a level picked per request by the loads
+// computePriorityLoad gives (the request's hash decides it for hash policies,
+// so a key stays on its level).
+class PriorityLoadBalancer : public LoadBalancer {
+ public:
+  PriorityLoadBalancer(const LbConfig& config, const HostVector& hosts, RandomGenerator& random)
+      : random_(random) {
+    uint32_t levels = 0;
+    for (const auto& h : hosts) levels = std::max(levels, h->priority() + 1);
+    std::vector<HostVector> by_level(levels);
+    std::vector<uint32_t> available(levels, 0);
+    std::vector<uint32_t> total(levels, 0);
+    for (const auto& h : hosts) {
+      by_level[h->priority()].push_back(h);
+      ++total[h->priority()];
+      available[h->priority()] += h->available();
+    }
+    const PriorityLoad load = computePriorityLoad(available, total, config.overprovisioning_factor,
+                                                  config.panic_threshold_percent);
+    LbConfig child = config;
+    // Panic is decided for the cluster as a whole: then every level balances
+    // over all its hosts, else over its available ones only.
+    child.panic_threshold_percent = load.panic ? 101.0 : 0.0;
+    child.hash_tables = nullptr;  // one table per level, built per worker
+    uint32_t cumulative = 0;
+    for (uint32_t level = 0; level < levels; ++level) {
+      if (load.load[level] == 0) continue;
+      cumulative += load.load[level];
+      levels_.push_back(Level{
+          cumulative,
+          createForOneLevel(child, std::make_shared<const HostVector>(std::move(by_level[level])),
+                            random)});
+    }
+  }
+
+  HostSharedPtr chooseHost(const LbContext* context) override {
+    if (levels_.empty()) return nullptr;
+    const uint64_t r = (context && context->hash_key ? *context->hash_key : random_.next()) % 100;
+    for (const Level& level : levels_) {
+      if (r < level.cumulative_load) return level.lb->chooseHost(context);
+    }
+    return levels_.back().lb->chooseHost(context);
+  }
+
+ private:
+  struct Level {
+    uint32_t cumulative_load;
+    std::unique_ptr<LoadBalancer> lb;
+  };
+  RandomGenerator& random_;
+  std::vector<Level> levels_;
+};
+
 }  // namespace
+
+PriorityLoad computePriorityLoad(const std::vector<uint32_t>& available,
+                                 const std::vector<uint32_t>& total,
+                                 uint32_t overprovisioning_factor, double panic_threshold_percent) {
+  PriorityLoad out;
+  out.load.assign(total.size(), 0);
+  std::vector<uint32_t> health(total.size(), 0);
+  uint32_t sum = 0;
+  for (size_t i = 0; i < total.size(); ++i) {
+    if (total[i] == 0) continue;
+    const uint64_t h = static_cast<uint64_t>(overprovisioning_factor) * available[i] / total[i];
+    health[i] = static_cast<uint32_t>(std::min<uint64_t>(100, h));
+    sum += health[i];
+  }
+  const uint32_t normalized = std::min<uint32_t>(100, sum);
+  out.panic = normalized < panic_threshold_percent;
+  if (normalized == 0) {
+    // Nothing available anywhere: the first level with hosts takes it all.
+    for (size_t i = 0; i < total.size(); ++i) {
+      if (total[i] > 0) {
+        out.load[i] = 100;
+        break;
+      }
+    }
+    return out;
+  }
+  // Each level keeps what its health covers; when all levels together cover
+  // less than 100%, the load is shared in proportion to their health.
+  uint32_t remaining = 100;
+  size_t first_healthy = total.size();
+  for (size_t i = 0; i < total.size(); ++i) {
+    out.load[i] = std::min<uint32_t>(remaining, health[i] * 100 / normalized);
+    remaining -= out.load[i];
+    if (health[i] > 0 && first_healthy == total.size()) first_healthy = i;
+  }
+  if (remaining > 0 && first_healthy < total.size()) out.load[first_healthy] += remaining;
+  return out;
+}
 
 std::unique_ptr<HashTable> buildRingHash(const HostVector& hosts, uint64_t minimum_ring_size,
                                          uint64_t maximum_ring_size) {
@@ -324,6 +422,17 @@ std::shared_ptr<const HashTable> HashTableCache::get(
 std::unique_ptr<LoadBalancer> LoadBalancer::create(const LbConfig& config,
                                                    std::shared_ptr<const HostVector> hosts,
                                                    RandomGenerator& random) {
+  if (config.policy != LbPolicy::kClusterProvided &&
+      std::any_of(hosts->begin(), hosts->end(),
+                  [](const HostSharedPtr& h) { return h->priority() > 0; })) {
+    return std::make_unique<PriorityLoadBalancer>(config, *hosts, random);
+  }
+  return createForOneLevel(config, std::move(hosts), random);
+}
+
+std::unique_ptr<LoadBalancer> createForOneLevel(const LbConfig& config,
+                                                std::shared_ptr<const HostVector> hosts,
+                                                RandomGenerator& random) {
   const double panic = config.panic_threshold_percent;
   switch (config.policy) {
     case LbPolicy::kRoundRobin:

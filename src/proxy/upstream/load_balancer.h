@@ -68,7 +68,22 @@ struct LbConfig {
   uint64_t maglev_table_size = 65537;
   // Shared by a cluster's workers; null: each balancer builds its own table.
   HashTableCache* hash_tables = nullptr;
+  // Priority levels: a level's health (its share of available hosts) times
+  // this percentage, capped at 100, is the load it keeps; the rest spills to
+  // the next level (Envoy's overprovisioning factor, default 140).
+  uint32_t overprovisioning_factor = 140;
 };
+
+// The share of requests (percent, summing to 100) each priority level gets,
+// and whether the cluster as a whole is in panic (every level balances over
+// all its hosts). `available` and `total` are per level (index = priority).
+struct PriorityLoad {
+  std::vector<uint32_t> load;
+  bool panic = false;
+};
+PriorityLoad computePriorityLoad(const std::vector<uint32_t>& available,
+                                 const std::vector<uint32_t>& total,
+                                 uint32_t overprovisioning_factor, double panic_threshold_percent);
 
 // The hash tables themselves, for tests and benchmarks.
 std::unique_ptr<HashTable> buildRingHash(const HostVector& hosts, uint64_t minimum_ring_size,

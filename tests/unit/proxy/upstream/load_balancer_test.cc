@@ -212,5 +212,59 @@ INSTANTIATE_TEST_SUITE_P(RingHashAndMaglev, HashLoadBalancerTest,
                                                                     : std::string("Maglev");
                          });
 
+TEST(PriorityLoadTest, EnvoysLoadSpill) {
+  auto load = [](std::vector<uint32_t> available, std::vector<uint32_t> total,
+                 uint32_t factor = 140) {
+    return computePriorityLoad(available, total, factor, 50.0);
+  };
+  EXPECT_EQ(load({3, 3}, {3, 3}).load, (std::vector<uint32_t>{100, 0}));
+  // 2 of 3: health 140% x 2/3 = 93; the rest spills to P1.
+  EXPECT_EQ(load({2, 3}, {3, 3}).load, (std::vector<uint32_t>{93, 7}));
+  EXPECT_EQ(load({1, 3}, {3, 3}).load, (std::vector<uint32_t>{46, 54}));
+  EXPECT_EQ(load({0, 3}, {3, 3}).load, (std::vector<uint32_t>{0, 100}));
+  EXPECT_EQ(load({2, 3}, {3, 3}, 100).load, (std::vector<uint32_t>{66, 34}));
+  // Together under 100%: shared in proportion to health, not in panic above the threshold.
+  PriorityLoad both = load({1, 1}, {3, 3});
+  EXPECT_EQ(both.load, (std::vector<uint32_t>{50, 50}));
+  EXPECT_FALSE(both.panic);
+  PriorityLoad low = load({1, 1}, {10, 10});
+  EXPECT_EQ(low.load, (std::vector<uint32_t>{50, 50}));
+  EXPECT_TRUE(low.panic) << "normalized total health 28% < 50%";
+  PriorityLoad none = load({0, 0}, {3, 3});
+  EXPECT_EQ(none.load, (std::vector<uint32_t>{100, 0}));
+  EXPECT_TRUE(none.panic);
+  // An empty level takes nothing.
+  EXPECT_EQ(load({0, 0, 2}, {0, 3, 2}).load, (std::vector<uint32_t>{0, 0, 100}));
+}
+
+TEST(PriorityLoadBalancerTest, FailsOverToTheNextLevel) {
+  HostVector hosts;
+  for (int i = 0; i < 4; ++i) {
+    hosts.push_back(std::make_shared<Host>(
+        Address::parse("10.2.0." + std::to_string(i + 1), 80).value(), "", 1, -1, i < 2 ? 0 : 1));
+  }
+  RandomGenerator random(3);
+  LbConfig config;
+  auto count = [&](int n) {
+    auto lb = LoadBalancer::create(config, std::make_shared<HostVector>(hosts), random);
+    std::map<const Host*, int> counts;
+    for (int i = 0; i < n; ++i) ++counts[lb->chooseHost(nullptr).get()];
+    return counts;
+  };
+  auto all = count(1000);
+  EXPECT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[hosts[0].get()] + all[hosts[1].get()], 1000) << "P0 healthy: P1 gets nothing";
+
+  hosts[0]->setEjected(true);  // P0 health 70%
+  auto spill = count(4000);
+  EXPECT_EQ(spill.count(hosts[0].get()), 0u);
+  EXPECT_NEAR(spill[hosts[1].get()], 2800, 200);
+  EXPECT_NEAR(spill[hosts[2].get()] + spill[hosts[3].get()], 1200, 200);
+
+  hosts[1]->setFailedActiveHealthCheck(true);
+  auto failover = count(1000);
+  EXPECT_EQ(failover[hosts[2].get()] + failover[hosts[3].get()], 1000);
+}
+
 }  // namespace
 }  // namespace sheave::upstream
