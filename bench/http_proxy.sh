@@ -7,7 +7,7 @@
 #
 # usage: bench/http_proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-t WRK_THREADS] [-W WARMUP_SECONDS]
 #                            [-o RESULTS_DIR] [-s SHEAVE_BINARY] [-n NAMES]   (NAMES: comma list, default
-#                            direct,sheave,haproxy,nginx)
+#                            direct,sheave,haproxy,nginx; also sheave-resilience: configs/sheave-resilience.yaml)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,14 +52,14 @@ peak_rss_kib() {
 start_upstream_nginx
 
 # ---------------------------------------------------------------------------------------------------------------
-start_sheave() {
-  local port=$1 admin
+start_sheave() {  # start_sheave PORT [CONFIG_NAME]
+  local port=$1 config=${2:-sheave} admin
   admin=$(free_port)
-  mkdir -p "$work/sheave"
+  mkdir -p "$work/$config"
   sed -e "s|@PORT@|$port|g" -e "s|@ADMIN_PORT@|$admin|g" -e "s|@UPSTREAM_PORT@|$up_port|g" \
-    "$here/configs/sheave.yaml" >"$work/sheave/envoy.yaml"
-  "$sheave_bin" -c "$work/sheave/envoy.yaml" --concurrency "$workers" --log-level warn \
-    >"$work/sheave/stdout.log" 2>"$work/sheave/stderr.log" &
+    "$here/configs/$config.yaml" >"$work/$config/envoy.yaml"
+  "$sheave_bin" -c "$work/$config/envoy.yaml" --concurrency "$workers" --log-level warn \
+    >"$work/$config/stdout.log" 2>"$work/$config/stderr.log" &
   proxy_pid=$!
   pids+=("$proxy_pid")
   wait_http "http://127.0.0.1:$admin/ready" 15
@@ -108,12 +108,12 @@ run_one() {  # run_one NAME
   proxy_pid=""
   case "$name" in
     direct) port=$up_port ;;
-    sheave)
+    sheave|sheave-resilience)
       if [ ! -x "$sheave_bin" ]; then
-        echo "http_proxy.sh: $sheave_bin not built; skipping sheave" >&2
+        echo "http_proxy.sh: $sheave_bin not built; skipping $name" >&2
         return 0
       fi
-      start_sheave "$port" ;;
+      start_sheave "$port" "$name" ;;
     haproxy) start_haproxy "$port" ;;
     nginx) start_nginx "$port" ;;
     *) echo "http_proxy.sh: unknown target $name" >&2; return 1 ;;
@@ -164,3 +164,6 @@ echo "|---|---:|---:|---:|"
 for other in haproxy nginx; do
   echo "| sheave/$other | $(ratio "${rps[sheave]:-}" "${rps[$other]:-}") | $(ratio "${p99[sheave]:-}" "${p99[$other]:-}") | $(ratio "${rss[sheave]:-}" "${rss[$other]:-}") |"
 done
+if [ -n "${rps[sheave-resilience]:-}" ]; then
+  echo "| sheave-resilience/sheave | $(ratio "${rps[sheave-resilience]:-}" "${rps[sheave]:-}") | $(ratio "${p99[sheave-resilience]:-}" "${p99[sheave]:-}") | $(ratio "${rss[sheave-resilience]:-}" "${rss[sheave]:-}") |"
+fi
