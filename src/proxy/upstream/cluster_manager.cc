@@ -205,6 +205,35 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
       return invalidArgument("least_request_lb_config.choice_count: must be at least 2");
     }
   }
+  const ClusterProto::SlowStartConfig* slow_start = nullptr;
+  std::string slow_start_where;
+  if (proto.round_robin_lb_config().has_slow_start_config()) {
+    slow_start = &proto.round_robin_lb_config().slow_start_config();
+    slow_start_where = "round_robin_lb_config.slow_start_config";
+  } else if (proto.least_request_lb_config().has_slow_start_config()) {
+    slow_start = &proto.least_request_lb_config().slow_start_config();
+    slow_start_where = "least_request_lb_config.slow_start_config";
+  }
+  if (slow_start != nullptr) {
+    SlowStart ss;
+    ss.window = toMs(slow_start->slow_start_window());
+    if (ss.window.count() < 0) {
+      return invalidArgument(slow_start_where + ".slow_start_window: must not be negative");
+    }
+    if (slow_start->has_aggression()) {
+      ss.aggression = slow_start->aggression().default_value();
+      if (!(ss.aggression > 0.0)) {
+        return invalidArgument(slow_start_where + ".aggression: must be greater than 0");
+      }
+    }
+    if (slow_start->has_min_weight_percent()) {
+      ss.min_weight_percent = slow_start->min_weight_percent().value();
+      if (!(ss.min_weight_percent >= 0.0 && ss.min_weight_percent <= 100.0)) {
+        return invalidArgument(slow_start_where + ".min_weight_percent: must be 0-100");
+      }
+    }
+    if (ss.window.count() > 0) info->lb.slow_start = ss;
+  }
   if (proto.common_lb_config().has_healthy_panic_threshold()) {
     info->lb.panic_threshold_percent = proto.common_lb_config().healthy_panic_threshold().value();
   }
@@ -622,6 +651,14 @@ void Cluster::onResolved(size_t endpoint, Result<std::vector<Address>> result) {
 
 void Cluster::publish(HostVector hosts) {
   const bool changed = hosts != *hosts_;
+  if (info_->lb.slow_start && !on_ready_) {
+    // Hosts that join a running cluster ramp up (slow_start_config); the
+    // first host list is the cluster's own and starts at full weight.
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    for (const auto& h : hosts) {
+      if (std::find(hosts_->begin(), hosts_->end(), h) == hosts_->end()) h->setSlowStartSince(now);
+    }
+  }
   info_->stats->membership_total.set(hosts.size());
   info_->stats->membership_healthy.set(static_cast<uint64_t>(std::count_if(
       hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->healthy(); })));

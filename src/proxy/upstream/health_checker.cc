@@ -272,6 +272,7 @@ class HealthChecker::Session : public network::ConnectionCallbacks {
     const auto& c = parent_.config_;
     auto& stats = parent_.stats_;
     const bool was_failed = host_->failedActiveHealthCheck();
+    const bool first = !checked_once_;
     bool now_failed = was_failed;
     if (result == Result::kSuccess) {
       stats.success.inc();
@@ -293,6 +294,10 @@ class HealthChecker::Session : public network::ConnectionCallbacks {
     last_changed_ = now_failed != was_failed;
     if (last_changed_) {
       host_->setFailedActiveHealthCheck(now_failed);
+      // Back from failing (not a first pass): slow start, where configured, ramps it up again.
+      if (!now_failed && !first) {
+        host_->setSlowStartSince(std::chrono::steady_clock::now().time_since_epoch().count());
+      }
       SHEAVE_LOG_INFO("cluster '{}': host {} {} active health checking", parent_.cluster_name_,
                       host_->address().asString(), now_failed ? "failed" : "passed");
     }

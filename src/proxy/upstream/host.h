@@ -74,6 +74,13 @@ class Host {
   void setFailedActiveHealthCheck(bool failed) const {
     failed_active_hc_.store(failed, std::memory_order_relaxed);
   }
+  // Slow start (round_robin / least_request slow_start_config): when the host
+  // joined a running cluster or came back from failed health checks, in
+  // steady_clock nanoseconds since its epoch; 0 when never.
+  int64_t slowStartSince() const { return slow_start_since_.load(std::memory_order_relaxed); }
+  void setSlowStartSince(int64_t ns) const {
+    slow_start_since_.store(ns, std::memory_order_relaxed);
+  }
   // What the load balancer may pick (unless the panic threshold applies).
   bool available() const { return healthy() && !ejected() && !failedActiveHealthCheck(); }
 
@@ -111,6 +118,7 @@ class Host {
   mutable std::atomic<bool> healthy_{true};
   mutable std::atomic<bool> ejected_{false};
   mutable std::atomic<bool> failed_active_hc_{false};
+  mutable std::atomic<int64_t> slow_start_since_{0};
   mutable std::atomic<HostOutlierState*> outlier_{nullptr};
 };
 

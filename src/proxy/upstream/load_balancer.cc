@@ -80,10 +80,17 @@ class EdfScheduler {
     queue_.push(Entry{current_ + 1.0 / weight, order_++, index, weight});
   }
   size_t pickAndReschedule() {
+    return pickAndReschedule([](size_t, double weight) { return weight; });
+  }
+  // `reweight(index, weight)` gives the weight the picked entry goes back
+  // with (least request: its weight divided by its active requests).
+  template <typename Reweight>
+  size_t pickAndReschedule(const Reweight& reweight) {
     Entry e = queue_.top();
     queue_.pop();
     current_ = e.deadline;
-    queue_.push(Entry{current_ + 1.0 / e.weight, order_++, e.index, e.weight});
+    const double w = std::max(reweight(e.index, e.weight), 1e-9);
+    queue_.push(Entry{current_ + 1.0 / w, order_++, e.index, e.weight});
     return e.index;
   }
   bool empty() const { return queue_.empty(); }
@@ -103,62 +110,145 @@ class EdfScheduler {
   uint64_t order_ = 0;
 };
 
+// Slow start for the weighted policies: the hosts' weights scaled by their
+// ramp-up factor, re-read at most every kRefresh while a host is ramping.
+class SlowStartWeights {
+ public:
+  SlowStartWeights(const LbConfig& config, const HostVector& hosts)
+      : slow_start_(config.slow_start), clock_(config.clock) {
+    if (slow_start_) refresh(hosts, now());
+  }
+  // True while some host is still inside its window.
+  bool active() const { return active_; }
+  // Re-reads the factors when due; true when they changed.
+  bool maybeRefresh(const HostVector& hosts) {
+    if (!active_) return false;
+    const auto t = now();
+    if (t - last_refresh_ < kRefresh) return false;
+    refresh(hosts, t);
+    return true;
+  }
+  double weight(size_t index, const Host& host) const {
+    const double w = std::max<uint32_t>(host.weight(), 1);
+    return active_ ? w * factors_[index] : w;
+  }
+
+ private:
+  static constexpr std::chrono::milliseconds kRefresh{50};
+  std::chrono::steady_clock::time_point now() const {
+    return clock_ ? clock_() : std::chrono::steady_clock::now();
+  }
+  void refresh(const HostVector& hosts, std::chrono::steady_clock::time_point t) {
+    last_refresh_ = t;
+    active_ = false;
+    factors_.assign(hosts.size(), 1.0);
+    const int64_t now_ns = t.time_since_epoch().count();
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      const int64_t since = hosts[i]->slowStartSince();
+      if (since == 0 || now_ns - since >= slow_start_->window.count() * 1000000) continue;
+      factors_[i] = slow_start_->factor(std::chrono::nanoseconds(now_ns - since));
+      active_ = true;
+    }
+  }
+  std::optional<SlowStart> slow_start_;
+  std::function<std::chrono::steady_clock::time_point()> clock_;
+  std::vector<double> factors_;
+  std::chrono::steady_clock::time_point last_refresh_;
+  bool active_ = false;
+};
+
 class RoundRobinLoadBalancer : public LoadBalancerBase {
  public:
-  RoundRobinLoadBalancer(std::shared_ptr<const HostVector> hosts, double panic,
+  RoundRobinLoadBalancer(std::shared_ptr<const HostVector> hosts, const LbConfig& config,
                          RandomGenerator& random)
-      : LoadBalancerBase(std::move(hosts), panic, random) {
+      : LoadBalancerBase(std::move(hosts), config.panic_threshold_percent, random),
+        slow_start_(config, *hosts_) {
     // Envoy starts each worker at a random offset so workers do not move in
     // lock step over the same hosts.
     const HostVector& list = *hosts_;
     if (!list.empty()) next_ = random_.uniform(list.size());
-    if (!equal_weights_) {
-      for (size_t i = 0; i < list.size(); ++i) {
-        edf_.add(i, std::max<uint32_t>(list[i]->weight(), 1));
-      }
-    }
+    weighted_ = !equal_weights_ || slow_start_.active();
+    if (weighted_) schedule();
   }
 
  protected:
   HostSharedPtr pick(const LbContext*, uint32_t) override {
     const HostVector& hosts = *hosts_;
-    if (!equal_weights_) return hosts[edf_.pickAndReschedule()];
+    if (slow_start_.maybeRefresh(hosts)) {
+      weighted_ = !equal_weights_ || slow_start_.active();
+      if (weighted_) schedule();
+    }
+    if (weighted_) return hosts[edf_.pickAndReschedule()];
     return hosts[next_++ % hosts.size()];
   }
 
  private:
+  void schedule() {
+    edf_ = EdfScheduler();
+    const HostVector& list = *hosts_;
+    for (size_t i = 0; i < list.size(); ++i) edf_.add(i, slow_start_.weight(i, *list[i]));
+  }
   uint64_t next_ = 0;
+  bool weighted_ = false;
+  SlowStartWeights slow_start_;
   EdfScheduler edf_;
 };
 
-// Power of N choices: sample choice_count hosts at random and take the one
-// with the fewest active requests (weighted by the host's weight).
+// Envoy's LEAST_REQUEST: with equal weights, power of N choices (sample
+// choice_count hosts, take the one with the fewest active requests); with
+// unequal weights (slow start included), weighted round robin whose weights
+// are load_balancing_weight / (active requests + 1) at each pick.
 class LeastRequestLoadBalancer : public LoadBalancerBase {
  public:
-  LeastRequestLoadBalancer(std::shared_ptr<const HostVector> hosts, double panic,
-                           uint32_t choice_count, RandomGenerator& random)
-      : LoadBalancerBase(std::move(hosts), panic, random),
-        choice_count_(std::max<uint32_t>(choice_count, 2)) {}
+  LeastRequestLoadBalancer(std::shared_ptr<const HostVector> hosts, const LbConfig& config,
+                           RandomGenerator& random)
+      : LoadBalancerBase(std::move(hosts), config.panic_threshold_percent, random),
+        choice_count_(std::max<uint32_t>(config.least_request_choice_count, 2)),
+        slow_start_(config, *hosts_) {
+    weighted_ = !equal_weights_ || slow_start_.active();
+    if (weighted_) schedule();
+  }
 
  protected:
   HostSharedPtr pick(const LbContext*, uint32_t) override {
+    const HostVector& hosts = *hosts_;
+    if (slow_start_.maybeRefresh(hosts)) {
+      weighted_ = !equal_weights_ || slow_start_.active();
+      if (weighted_) schedule();
+    }
+    if (weighted_) {
+      return hosts[edf_.pickAndReschedule([&](size_t index, double) {
+        return slow_start_.weight(index, *hosts[index]) / (active(*hosts[index]) + 1.0);
+      })];
+    }
     const HostSharedPtr* best = nullptr;
-    double best_score = 0;
+    double best_active = 0;
     for (uint32_t i = 0; i < choice_count_; ++i) {
-      const HostSharedPtr& candidate = (*hosts_)[random_.uniform(hosts_->size())];
-      const double active =
-          static_cast<double>(candidate->stats().rq_active.load(std::memory_order_relaxed));
-      const double score = (active + 1.0) / std::max<uint32_t>(candidate->weight(), 1);
-      if (best == nullptr || score < best_score) {
+      const HostSharedPtr& candidate = hosts[random_.uniform(hosts.size())];
+      const double a = active(*candidate);
+      if (best == nullptr || a < best_active) {
         best = &candidate;
-        best_score = score;
+        best_active = a;
       }
     }
     return *best;
   }
 
  private:
+  static double active(const Host& host) {
+    return static_cast<double>(host.stats().rq_active.load(std::memory_order_relaxed));
+  }
+  void schedule() {
+    edf_ = EdfScheduler();
+    const HostVector& list = *hosts_;
+    for (size_t i = 0; i < list.size(); ++i) {
+      edf_.add(i, slow_start_.weight(i, *list[i]) / (active(*list[i]) + 1.0));
+    }
+  }
   uint32_t choice_count_;
+  bool weighted_ = false;
+  SlowStartWeights slow_start_;
+  EdfScheduler edf_;
 };
 
 class RandomLoadBalancer : public LoadBalancerBase {
@@ -359,6 +449,13 @@ class PriorityLoadBalancer : public LoadBalancer {
 
 }  // namespace
 
+double SlowStart::factor(std::chrono::nanoseconds elapsed) const {
+  const double window_ns = static_cast<double>(window.count()) * 1e6;
+  if (window_ns <= 0 || static_cast<double>(elapsed.count()) >= window_ns) return 1.0;
+  const double t = std::max(0.0, static_cast<double>(elapsed.count())) / window_ns;
+  return std::max(min_weight_percent / 100.0, std::pow(t, 1.0 / aggression));
+}
+
 PriorityLoad computePriorityLoad(const std::vector<uint32_t>& available,
                                  const std::vector<uint32_t>& total,
                                  uint32_t overprovisioning_factor, double panic_threshold_percent) {
@@ -436,10 +533,9 @@ std::unique_ptr<LoadBalancer> createForOneLevel(const LbConfig& config,
   const double panic = config.panic_threshold_percent;
   switch (config.policy) {
     case LbPolicy::kRoundRobin:
-      return std::make_unique<RoundRobinLoadBalancer>(std::move(hosts), panic, random);
+      return std::make_unique<RoundRobinLoadBalancer>(std::move(hosts), config, random);
     case LbPolicy::kLeastRequest:
-      return std::make_unique<LeastRequestLoadBalancer>(std::move(hosts), panic,
-                                                        config.least_request_choice_count, random);
+      return std::make_unique<LeastRequestLoadBalancer>(std::move(hosts), config, random);
     case LbPolicy::kRandom:
       return std::make_unique<RandomLoadBalancer>(std::move(hosts), panic, random);
     case LbPolicy::kRingHash:

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,17 @@ class HashTableCache {
   std::shared_ptr<const HashTable> table_;
 };
 
+// slow_start_config: a host new to the cluster (or back from failed health
+// checks) ramps up over `window`: its weight is scaled by
+// max(min_weight_percent / 100, (time in window / window) ^ (1 / aggression)).
+struct SlowStart {
+  std::chrono::milliseconds window{0};
+  double aggression = 1.0;
+  double min_weight_percent = 10.0;
+  // The factor for a host `elapsed` into its window (1 once it is through).
+  double factor(std::chrono::nanoseconds elapsed) const;
+};
+
 struct LbConfig {
   LbPolicy policy = LbPolicy::kRoundRobin;
   // common_lb_config.healthy_panic_threshold: below this share of available
@@ -72,6 +84,10 @@ struct LbConfig {
   // this percentage, capped at 100, is the load it keeps; the rest spills to
   // the next level (Envoy's overprovisioning factor, default 140).
   uint32_t overprovisioning_factor = 140;
+  // ROUND_ROBIN / LEAST_REQUEST slow_start_config.
+  std::optional<SlowStart> slow_start;
+  // The clock slow start reads (tests set it); null: steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 // The share of requests (percent, summing to 100) each priority level gets,

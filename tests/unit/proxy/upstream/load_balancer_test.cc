@@ -266,5 +266,41 @@ TEST(PriorityLoadBalancerTest, FailsOverToTheNextLevel) {
   EXPECT_EQ(failover[hosts[2].get()] + failover[hosts[3].get()], 1000);
 }
 
+
+TEST(SlowStartTest, FactorRampsFromTheFloor) {
+  SlowStart ss;
+  ss.window = std::chrono::seconds(10);
+  EXPECT_DOUBLE_EQ(ss.factor(std::chrono::seconds(0)), 0.1) << "min_weight_percent 10";
+  EXPECT_DOUBLE_EQ(ss.factor(std::chrono::seconds(5)), 0.5);
+  EXPECT_DOUBLE_EQ(ss.factor(std::chrono::seconds(10)), 1.0);
+  ss.aggression = 2.0;  // faster early: (t / window) ^ (1 / 2)
+  EXPECT_DOUBLE_EQ(ss.factor(std::chrono::milliseconds(2500)), 0.5);
+}
+
+TEST(SlowStartTest, NewHostRampsUpUnderRoundRobinAndLeastRequest) {
+  for (LbPolicy policy : {LbPolicy::kRoundRobin, LbPolicy::kLeastRequest}) {
+    HostVector hosts = makeHosts(2);
+    auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    hosts[1]->setSlowStartSince(now.time_since_epoch().count());
+    LbConfig config;
+    config.policy = policy;
+    config.slow_start = SlowStart{std::chrono::seconds(10), 1.0, 10.0};
+    config.clock = [&] { return now; };
+    RandomGenerator random(5);
+    auto lb = LoadBalancer::create(config, std::make_shared<HostVector>(hosts), random);
+    auto share = [&](int n) {
+      int to_new = 0;
+      for (int i = 0; i < n; ++i) to_new += lb->chooseHost(nullptr) == hosts[1];
+      return static_cast<double>(to_new) / n;
+    };
+    // weight 1 x 0.1 against 1: 1/11 of the picks.
+    EXPECT_NEAR(share(5500), 1.0 / 11, 0.03) << static_cast<int>(policy);
+    now += std::chrono::seconds(5);  // factor 0.5: 1/3
+    EXPECT_NEAR(share(6000), 1.0 / 3, 0.04) << static_cast<int>(policy);
+    now += std::chrono::seconds(6);  // through the window: an even split
+    EXPECT_NEAR(share(6000), 0.5, 0.04) << static_cast<int>(policy);
+  }
+}
+
 }  // namespace
 }  // namespace sheave::upstream
