@@ -146,5 +146,34 @@ class RetriesTimeoutsTest(ProxyTestCase):
             slow.join(5)
 
 
+class MaxConnectionDurationTest(ProxyTestCase):
+    """Cluster common_http_protocol_options.max_connection_duration (Envoy): a connection that reaches it takes
+    no new requests and closes once idle; a request in flight finishes; counted in
+    cluster.<name>.upstream_cx_max_duration_reached."""
+
+    @classmethod
+    def setUpWorld(cls):
+        cls.up = cls.start_upstream("backend")
+        cls.port = P.free_port()
+        key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        options = {key: {"@type": P.HTTP_PROTOCOL_OPTIONS_TYPE,
+                         "common_http_protocol_options": {"max_connection_duration": "0.5s"},
+                         "explicit_http_config": {"http_protocol_options": {}}}}
+        cfg = P.simple_http_bootstrap(cls.up.port, cls.port, P.free_port(),
+                                      cluster_extra={"typed_extension_protocol_options": options})
+        cls.proxy = cls.start_proxy(cfg)
+
+    def test_connection_retires_after_its_duration(self):
+        before = self.up.connections
+        self.assertEqual(P.get(self.port, "/a").status, 200)
+        self.assertEqual(P.get(self.port, "/b").status, 200)
+        self.assertEqual(self.up.connections - before, 1, "requests within the duration share one connection")
+        # A request running across the deadline is not cut.
+        self.assertEqual(P.get(self.port, "/delay/700").status, 200)
+        self.assertEqual(P.get(self.port, "/c").status, 200)
+        self.assertEqual(self.up.connections - before, 2, "past the duration a new connection is opened")
+        self.assertGreaterEqual(self.proxy.stat("cluster.backend.upstream_cx_max_duration_reached"), 1)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -33,6 +33,7 @@ ClusterStats::ClusterStats(stats::Scope& s)
       upstream_cx_destroy_remote(s.counter("upstream_cx_destroy_remote")),
       upstream_cx_idle_timeout(s.counter("upstream_cx_idle_timeout")),
       upstream_cx_max_requests(s.counter("upstream_cx_max_requests")),
+      upstream_cx_max_duration_reached(s.counter("upstream_cx_max_duration_reached")),
       upstream_cx_rx_bytes_total(s.counter("upstream_cx_rx_bytes_total")),
       upstream_cx_tx_bytes_total(s.counter("upstream_cx_tx_bytes_total")),
       upstream_rq_total(s.counter("upstream_rq_total")),

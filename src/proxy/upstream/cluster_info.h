@@ -47,6 +47,7 @@ struct ClusterStats {
   stats::Counter& upstream_cx_destroy_remote;
   stats::Counter& upstream_cx_idle_timeout;
   stats::Counter& upstream_cx_max_requests;
+  stats::Counter& upstream_cx_max_duration_reached;
   stats::Counter& upstream_cx_rx_bytes_total;
   stats::Counter& upstream_cx_tx_bytes_total;
   stats::Counter& upstream_rq_total;
@@ -114,6 +115,9 @@ struct ClusterInfo {
   uint32_t per_connection_buffer_limit_bytes = 1024 * 1024;
   uint64_t max_requests_per_connection = 0;  // 0: unlimited
   std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
+  // common_http_protocol_options.max_connection_duration; 0: none. A connection
+  // that reaches it takes no new requests and closes once its requests are done.
+  std::chrono::milliseconds max_connection_duration{0};
   std::chrono::milliseconds dns_refresh_rate{5000};
   // ORIGINAL_DST: how often hosts not picked since the last sweep are dropped.
   std::chrono::milliseconds cleanup_interval{5000};

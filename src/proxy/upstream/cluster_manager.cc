@@ -326,6 +326,9 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     }
     const auto& common = options.common_http_protocol_options();
     if (common.has_idle_timeout()) info->idle_timeout = toMs(common.idle_timeout());
+    if (common.has_max_connection_duration()) {
+      info->max_connection_duration = toMs(common.max_connection_duration());
+    }
     if (common.has_max_requests_per_connection()) {
       info->max_requests_per_connection = common.max_requests_per_connection().value();
     }

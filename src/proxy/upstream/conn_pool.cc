@@ -87,6 +87,10 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
     if (pool_.cluster_->idle_timeout.count() > 0) {
       idle_timer_ = pool_.loop_.createTimer([this] { onIdleTimeout(); });
     }
+    if (pool_.cluster_->max_connection_duration.count() > 0) {
+      duration_timer_ = pool_.loop_.createTimer([this] { onMaxDuration(); });
+      duration_timer_->enable(pool_.cluster_->max_connection_duration);
+    }
   }
 
   ~ActiveClient() override {
@@ -294,7 +298,7 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
       pool_.cluster_->stats->upstream_cx_max_requests.inc();
       keep_alive_ = false;
     }
-    if (!keep_alive_ || pool_.draining_) {
+    if (!keep_alive_ || pool_.draining_ || expired_) {
       decoder_ = nullptr;
       connection_->close(network::ConnectionCloseType::kNoFlush);
       return;
@@ -317,9 +321,19 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
     connection_->close(network::ConnectionCloseType::kNoFlush);
   }
 
+  // max_connection_duration: an idle connection closes now, a busy one after its request.
+  void onMaxDuration() {
+    pool_.cluster_->stats->upstream_cx_max_duration_reached.inc();
+    expired_ = true;
+    if (state_ == State::kReady) {
+      connection_->close(network::ConnectionCloseType::kNoFlush);
+    }
+  }
+
   void finishCloseAccounting(network::ConnectionEvent event) {
     state_ = State::kClosed;
     if (idle_timer_) idle_timer_->disable();
+    if (duration_timer_) duration_timer_->disable();
     recordConnectionClosed(
         *pool_.cluster_, *pool_.host_, event, connection_->bytesSent(),
         std::chrono::duration_cast<std::chrono::milliseconds>(pool_.loop_.now() - connect_start_));
@@ -329,6 +343,8 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
   std::unique_ptr<network::Connection> connection_;
   http1::Parser parser_;
   std::unique_ptr<network::Timer> idle_timer_;
+  std::unique_ptr<network::Timer> duration_timer_;  // max_connection_duration
+  bool expired_ = false;                            // past max_connection_duration
   ResponseDecoder* decoder_ = nullptr;
   std::chrono::steady_clock::time_point connect_start_;
   State state_ = State::kConnecting;

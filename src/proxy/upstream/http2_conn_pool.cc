@@ -62,6 +62,10 @@ class Http2ConnPool::ActiveClient : public network::ConnectionCallbacks,
     if (info.idle_timeout.count() > 0) {
       idle_timer_ = pool_.loop_.createTimer([this] { onIdleTimeout(); });
     }
+    if (info.max_connection_duration.count() > 0) {
+      duration_timer_ = pool_.loop_.createTimer([this] { onMaxDuration(); });
+      duration_timer_->enable(info.max_connection_duration);
+    }
   }
 
   ~ActiveClient() override {
@@ -233,9 +237,19 @@ class Http2ConnPool::ActiveClient : public network::ConnectionCallbacks,
     closeIfDrained();
   }
 
+  // max_connection_duration: no new streams; GOAWAY and close once the open ones are done.
+  void onMaxDuration() {
+    if (state_ == State::kClosed) return;
+    pool_.cluster_->stats->upstream_cx_max_duration_reached.inc();
+    state_ = State::kDraining;
+    closeIfDrained();
+    pool_.attachPending();
+  }
+
   void finishCloseAccounting(network::ConnectionEvent event) {
     state_ = State::kClosed;
     if (idle_timer_) idle_timer_->disable();
+    if (duration_timer_) duration_timer_->disable();
     recordConnectionClosed(
         *pool_.cluster_, *pool_.host_, event, network_->bytesSent(),
         std::chrono::duration_cast<std::chrono::milliseconds>(pool_.loop_.now() - connect_start_));
@@ -246,6 +260,7 @@ class Http2ConnPool::ActiveClient : public network::ConnectionCallbacks,
   std::unique_ptr<network::Connection> network_;
   std::list<std::unique_ptr<ActiveStream>> streams_;
   std::unique_ptr<network::Timer> idle_timer_;
+  std::unique_ptr<network::Timer> duration_timer_;  // max_connection_duration
   std::chrono::steady_clock::time_point connect_start_;
   std::string failure_reason_;
   std::string close_details_;
