@@ -544,6 +544,24 @@ AdminResponse Server::handleStats(const AdminRequest& request, bool prometheus) 
   return r;
 }
 
+namespace {
+
+// Envoy's JSON for a host's locality: only the fields that are set.
+std::string localityJson(const upstream::Locality& l) {
+  std::string out;
+  auto field = [&](const char* name, const std::string& value) {
+    if (value.empty()) return;
+    if (!out.empty()) out += ",";
+    out += std::string("\"") + name + "\":\"" + jsonEscape(value) + "\"";
+  };
+  field("region", l.region);
+  field("zone", l.zone);
+  field("sub_zone", l.sub_zone);
+  return out;
+}
+
+}  // namespace
+
 AdminResponse Server::handleClusters(const AdminRequest& request) const {
   const bool json = request.param("format") == "json";
   std::ostringstream o;
@@ -583,7 +601,8 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
           << (h->failedActiveHealthCheck() ? ",\"failed_active_health_check\":true" : "")
           << "},\"weight\":" << h->weight()
           << (h->priority() > 0 ? ",\"priority\":" + std::to_string(h->priority()) : "")
-          << ",\"hostname\":\"" << jsonEscape(h->hostname()) << "\",\"locality\":{}}";
+          << ",\"hostname\":\"" << jsonEscape(h->hostname()) << "\",\"locality\":{"
+          << localityJson(h->locality()) << "}}";
       }
       o << "]}";
       continue;
@@ -624,9 +643,9 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
                                  (h->ejected() ? "/failed_outlier_check" : ""))
         << "\n"
         << prefix << "weight::" << h->weight() << "\n"
-        << prefix << "region::\n"
-        << prefix << "zone::\n"
-        << prefix << "sub_zone::\n"
+        << prefix << "region::" << h->locality().region << "\n"
+        << prefix << "zone::" << h->locality().zone << "\n"
+        << prefix << "sub_zone::" << h->locality().sub_zone << "\n"
         << prefix << "canary::false\n"
         << prefix << "priority::" << h->priority() << "\n"
         << prefix << "success_rate::-1\n"

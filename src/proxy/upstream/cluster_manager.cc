@@ -234,6 +234,10 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     }
     if (ss.window.count() > 0) info->lb.slow_start = ss;
   }
+  if (proto.common_lb_config().has_zone_aware_lb_config()) {
+    return invalidArgument("common_lb_config.zone_aware_lb_config: is not supported yet");
+  }
+  info->lb.locality_weighted = proto.common_lb_config().has_locality_weighted_lb_config();
   if (proto.common_lb_config().has_healthy_panic_threshold()) {
     info->lb.panic_threshold_percent = proto.common_lb_config().healthy_panic_threshold().value();
   }
@@ -380,6 +384,13 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
 
 constexpr uint32_t kMaxPriority = 127;  // Envoy's bound on priority levels
 
+// An EDS host with its locality.
+HostSharedPtr makeHost(const Address& addr, const EndpointConfig& e, int16_t match) {
+  auto host = std::make_shared<Host>(addr, "", e.weight, match, e.priority);
+  host->setLocality(e.locality, e.locality_weight);
+  return host;
+}
+
 // ClusterLoadAssignment.policy.overprovisioning_factor (Envoy's default 140).
 void setOverprovisioningFactor(const ClusterInfo& info,
                                const envoy::config::endpoint::v3::ClusterLoadAssignment& la) {
@@ -399,6 +410,14 @@ Result<std::vector<EndpointConfig>> buildEndpoints(
       return invalidArgument("endpoints[" + std::to_string(i) + "].priority: at most " +
                              std::to_string(kMaxPriority));
     }
+    std::shared_ptr<const Locality> where_is;
+    if (locality.has_locality()) {
+      where_is = std::make_shared<const Locality>(Locality{locality.locality().region(),
+                                                           locality.locality().zone(),
+                                                           locality.locality().sub_zone()});
+    }
+    const uint32_t locality_weight =
+        locality.has_load_balancing_weight() ? locality.load_balancing_weight().value() : 0;
     for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
       const auto& lb = locality.lb_endpoints(j);
       const std::string where =
@@ -415,6 +434,8 @@ Result<std::vector<EndpointConfig>> buildEndpoints(
       }
       e.port = static_cast<uint16_t>(sa.port_value());
       e.priority = static_cast<uint8_t>(locality.priority());
+      e.locality = where_is;
+      e.locality_weight = locality_weight;
       if (lb.has_load_balancing_weight()) {
         e.weight = lb.load_balancing_weight().value();
         if (e.weight == 0) {
@@ -556,6 +577,7 @@ void Cluster::initialize(std::function<void()> on_ready) {
           std::move(addr).value(), "", e.weight,
           static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata)),
           e.priority);
+      host->setLocality(e.locality, e.locality_weight);
       host->setHealthy(e.healthy);
       hosts.push_back(std::move(host));
     }
@@ -583,10 +605,11 @@ Status Cluster::updateLoadAssignment(
         static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata));
     auto it = std::find_if(current.begin(), current.end(), [&](const HostSharedPtr& h) {
       return h->address() == addr && h->weight() == e.weight &&
-             h->transportSocketMatch() == match && h->priority() == e.priority;
+             h->transportSocketMatch() == match && h->priority() == e.priority &&
+             h->localityWeight() == e.locality_weight &&
+             h->locality() == (e.locality ? *e.locality : Locality{});
     });
-    HostSharedPtr host =
-        it != current.end() ? *it : std::make_shared<Host>(addr, "", e.weight, match, e.priority);
+    HostSharedPtr host = it != current.end() ? *it : makeHost(addr, e, match);
     host->setHealthy(e.healthy);
     hosts.push_back(std::move(host));
   }
@@ -640,10 +663,12 @@ void Cluster::onResolved(size_t endpoint, Result<std::vector<Address>> result) {
       if (it != current.end()) {
         hosts.push_back(*it);
       } else {
-        hosts.push_back(std::make_shared<Host>(addr, endpoints_[i].address, endpoints_[i].weight,
-                                               static_cast<int16_t>(info_->transportSocketMatchFor(
-                                                   endpoints_[i].socket_match_metadata)),
-                                               endpoints_[i].priority));
+        auto host = std::make_shared<Host>(addr, endpoints_[i].address, endpoints_[i].weight,
+                                           static_cast<int16_t>(info_->transportSocketMatchFor(
+                                               endpoints_[i].socket_match_metadata)),
+                                           endpoints_[i].priority);
+        host->setLocality(endpoints_[i].locality, endpoints_[i].locality_weight);
+        hosts.push_back(std::move(host));
       }
     }
   }

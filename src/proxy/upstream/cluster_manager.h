@@ -40,6 +40,9 @@ struct EndpointConfig {
   uint32_t weight = 1;
   bool healthy = true;   // EDS health_status
   uint8_t priority = 0;  // LocalityLbEndpoints.priority
+  // LocalityLbEndpoints.locality and load_balancing_weight (0: unset).
+  std::shared_ptr<const Locality> locality;
+  uint32_t locality_weight = 0;
   // The lb_endpoint's `envoy.transport_socket_match` metadata, for transport_socket_matches.
   std::map<std::string, std::string> socket_match_metadata;
 };

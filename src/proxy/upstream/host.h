@@ -37,6 +37,14 @@ struct HostOutlierState {
   std::atomic<uint64_t> window_local_failures{0};
 };
 
+// LocalityLbEndpoints.locality; the hosts of one locality share one.
+struct Locality {
+  std::string region;
+  std::string zone;
+  std::string sub_zone;
+  bool operator==(const Locality&) const = default;
+};
+
 // One upstream endpoint. Immutable except for its stats and health flags;
 // owned by shared_ptr so a host removed by a DNS refresh lives until its
 // last connection and request are gone.
@@ -57,6 +65,15 @@ class Host {
   uint32_t weight() const { return weight_; }
   // Index into the cluster's transport_socket_matches; -1: the cluster's transport_socket.
   int transportSocketMatch() const { return transport_socket_match_; }
+  // LocalityLbEndpoints.locality and load_balancing_weight (0: none), set once
+  // right after construction, before the host is published.
+  void setLocality(std::shared_ptr<const Locality> locality, uint32_t weight) {
+    locality_ = std::move(locality);
+    locality_weight_ = weight;
+  }
+  // Empty region/zone/sub_zone when the endpoint has none.
+  const Locality& locality() const { return locality_ ? *locality_ : emptyLocality(); }
+  uint32_t localityWeight() const { return locality_weight_; }
   // LocalityLbEndpoints.priority: 0 is used first, higher levels take the
   // load the lower ones cannot (Envoy's priority levels).
   uint32_t priority() const { return priority_; }
@@ -106,6 +123,10 @@ class Host {
     static const std::string empty;
     return empty;
   }
+  static const Locality& emptyLocality() {
+    static const Locality empty;
+    return empty;
+  }
 
   // Hosts are the per-endpoint cost of a config (10,000 endpoints in one
   // cluster are common): 112 bytes, and an IP endpoint has no name to store.
@@ -114,6 +135,8 @@ class Host {
   int16_t transport_socket_match_;
   uint8_t priority_;
   std::unique_ptr<const std::string> hostname_;
+  std::shared_ptr<const Locality> locality_;
+  uint32_t locality_weight_ = 0;
   mutable HostStats stats_;
   mutable std::atomic<bool> healthy_{true};
   mutable std::atomic<bool> ejected_{false};

@@ -447,6 +447,70 @@ class PriorityLoadBalancer : public LoadBalancer {
   std::vector<Level> levels_;
 };
 
+// common_lb_config.locality_weighted_lb_config: a locality first, by EDF on
+// its effective weight (locality weight x min(1, overprovisioning x available
+// share), as Envoy), then a host of that locality with the cluster's policy.
+// Localities without a weight take no traffic. When the level as a whole is
+// in panic, or no locality has an effective weight, it balances over all
+// its hosts as if locality weighting were off.
+class LocalityWeightedLoadBalancer : public LoadBalancer {
+ public:
+  LocalityWeightedLoadBalancer(const LbConfig& config, std::shared_ptr<const HostVector> hosts,
+                               RandomGenerator& random) {
+    LbConfig child = config;
+    child.locality_weighted = false;
+    child.hash_tables = nullptr;
+    struct Group {
+      const Locality* locality;
+      uint32_t weight = 0;
+      HostVector hosts;
+      uint32_t available = 0;
+    };
+    std::vector<Group> groups;
+    uint32_t available = 0;
+    for (const auto& h : *hosts) {
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const Group& g) { return *g.locality == h->locality(); });
+      if (it == groups.end()) {
+        groups.push_back(Group{&h->locality()});
+        it = std::prev(groups.end());
+      }
+      it->weight = std::max(it->weight, h->localityWeight());
+      it->hosts.push_back(h);
+      it->available += h->available();
+      available += h->available();
+    }
+    const bool panic = hosts->empty() || 100.0 * available / static_cast<double>(hosts->size()) <
+                                             config.panic_threshold_percent;
+    if (!panic) {
+      child.panic_threshold_percent = 0;  // within a locality: its available hosts only
+      for (Group& g : groups) {
+        const double share =
+            std::min(1.0, config.overprovisioning_factor / 100.0 * g.available / g.hosts.size());
+        const double effective = g.weight * share;
+        if (effective <= 0) continue;
+        edf_.add(localities_.size(), effective);
+        localities_.push_back(createForOneLevel(
+            child, std::make_shared<const HostVector>(std::move(g.hosts)), random));
+      }
+    }
+    if (localities_.empty()) {
+      child.panic_threshold_percent = config.panic_threshold_percent;
+      fallback_ = createForOneLevel(child, std::move(hosts), random);
+    }
+  }
+
+  HostSharedPtr chooseHost(const LbContext* context) override {
+    if (fallback_) return fallback_->chooseHost(context);
+    return localities_[edf_.pickAndReschedule()]->chooseHost(context);
+  }
+
+ private:
+  std::vector<std::unique_ptr<LoadBalancer>> localities_;
+  EdfScheduler edf_;
+  std::unique_ptr<LoadBalancer> fallback_;
+};
+
 }  // namespace
 
 double SlowStart::factor(std::chrono::nanoseconds elapsed) const {
@@ -530,6 +594,11 @@ std::unique_ptr<LoadBalancer> LoadBalancer::create(const LbConfig& config,
 std::unique_ptr<LoadBalancer> createForOneLevel(const LbConfig& config,
                                                 std::shared_ptr<const HostVector> hosts,
                                                 RandomGenerator& random) {
+  if (config.locality_weighted && config.policy != LbPolicy::kClusterProvided &&
+      std::any_of(hosts->begin(), hosts->end(),
+                  [](const HostSharedPtr& h) { return h->localityWeight() > 0; })) {
+    return std::make_unique<LocalityWeightedLoadBalancer>(config, std::move(hosts), random);
+  }
   const double panic = config.panic_threshold_percent;
   switch (config.policy) {
     case LbPolicy::kRoundRobin:

@@ -86,6 +86,10 @@ struct LbConfig {
   uint32_t overprovisioning_factor = 140;
   // ROUND_ROBIN / LEAST_REQUEST slow_start_config.
   std::optional<SlowStart> slow_start;
+  // common_lb_config.locality_weighted_lb_config: within a priority level,
+  // pick a locality by its effective weight first (locality weight x
+  // min(1, overprovisioning x available share)), then a host in it.
+  bool locality_weighted = false;
   // The clock slow start reads (tests set it); null: steady_clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
 };

@@ -266,7 +266,6 @@ TEST(PriorityLoadBalancerTest, FailsOverToTheNextLevel) {
   EXPECT_EQ(failover[hosts[2].get()] + failover[hosts[3].get()], 1000);
 }
 
-
 TEST(SlowStartTest, FactorRampsFromTheFloor) {
   SlowStart ss;
   ss.window = std::chrono::seconds(10);
@@ -300,6 +299,33 @@ TEST(SlowStartTest, NewHostRampsUpUnderRoundRobinAndLeastRequest) {
     now += std::chrono::seconds(6);  // through the window: an even split
     EXPECT_NEAR(share(6000), 0.5, 0.04) << static_cast<int>(policy);
   }
+}
+
+TEST(LocalityWeightedTest, LocalitiesShareByEffectiveWeight) {
+  HostVector hosts = makeHosts(5);
+  auto zone_a = std::make_shared<const Locality>(Locality{"r", "a", ""});
+  auto zone_b = std::make_shared<const Locality>(Locality{"r", "b", ""});
+  auto zone_c = std::make_shared<const Locality>(Locality{"r", "c", ""});
+  for (int i = 0; i < 2; ++i) std::const_pointer_cast<Host>(hosts[i])->setLocality(zone_a, 3);
+  for (int i = 2; i < 4; ++i) std::const_pointer_cast<Host>(hosts[i])->setLocality(zone_b, 1);
+  std::const_pointer_cast<Host>(hosts[4])->setLocality(zone_c, 0);  // no weight: no traffic
+  LbConfig config;
+  config.locality_weighted = true;
+  RandomGenerator random(2);
+  auto share_a = [&](int n) {
+    auto lb = LoadBalancer::create(config, std::make_shared<HostVector>(hosts), random);
+    int a = 0;
+    for (int i = 0; i < n; ++i) {
+      HostSharedPtr h = lb->chooseHost(nullptr);
+      EXPECT_NE(h, hosts[4]);
+      a += h->locality().zone == "a";
+    }
+    return static_cast<double>(a) / n;
+  };
+  EXPECT_NEAR(share_a(4000), 0.75, 0.01);
+  // Half of zone a gone: 3 x min(1, 1.4 x 0.5) = 2.1 against 1.
+  hosts[0]->setEjected(true);
+  EXPECT_NEAR(share_a(4000), 2.1 / 3.1, 0.01);
 }
 
 }  // namespace
