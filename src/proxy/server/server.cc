@@ -249,7 +249,9 @@ Status Server::setupAdmin() {
   admin_->addHandler("/ready", "print server state, return 200 if LIVE, otherwise return 503",
                      false, [this](const AdminRequest&) {
                        return AdminResponse{state_ == State::kLive ? 200 : 503,
-                                            "text/plain; charset=UTF-8", stateName() + "\n"};
+                                            "text/plain; charset=UTF-8",
+                                            stateName() + "\n",
+                                            {}};
                      });
   admin_->addHandler("/server_info", "print server version/status information", false,
                      [this](const AdminRequest& r) { return handleServerInfo(r); });
@@ -270,17 +272,17 @@ Status Server::setupAdmin() {
         struct mallinfo2 mi = mallinfo2();
         std::string body = "{\"allocated\":\"" + std::to_string(mi.uordblks) +
                            "\",\"heap_size\":\"" + std::to_string(mi.arena) + "\"}\n";
-        return AdminResponse{200, "application/json", body};
+        return AdminResponse{200, "application/json", body, {}};
       });
   admin_->addHandler("/quitquitquit", "exit the server", true, [this](const AdminRequest&) {
     SHEAVE_LOG_INFO("shutting down (admin /quitquitquit)");
-    AdminResponse r{200, "text/plain; charset=UTF-8", "OK\n"};
+    AdminResponse r{200, "text/plain; charset=UTF-8", "OK\n", {}};
     r.after_response = [this] { shutdown(); };
     return r;
   });
   admin_->addHandler("/drain_listeners", "drain listeners", true, [this](const AdminRequest&) {
     for (auto& w : workers_) w->drain();
-    return AdminResponse{200, "text/plain; charset=UTF-8", "OK\n"};
+    return AdminResponse{200, "text/plain; charset=UTF-8", "OK\n", {}};
   });
   if (!bootstrap_.has_admin()) return okStatus();
   const auto& sa = bootstrap_.admin().address().socket_address();
@@ -379,6 +381,9 @@ void Server::startWorkers() {
   workers_started_ = true;
   state_ = State::kLive;
   flushStats();
+  // The clusters' endpoint lists were freed once their hosts existed: give
+  // those pages back too (about 100 bytes per endpoint).
+  malloc_trim(0);
 }
 
 void Server::flushStats() {
@@ -517,16 +522,16 @@ AdminResponse Server::handleServerInfo(const AdminRequest&) const {
     << "\",\n  \"drain_time\": \"" << options_.drain_time.count()
     << "s\"\n },\n \"node\": " << typedJson(node_) << ",\n \"uptime_current_epoch\": \""
     << uptime.count() << "s\",\n \"uptime_all_epochs\": \"" << uptime.count() << "s\"\n}\n";
-  return AdminResponse{200, "application/json", o.str()};
+  return AdminResponse{200, "application/json", o.str(), {}};
 }
 
 AdminResponse Server::handleStats(const AdminRequest& request, bool prometheus) {
   auto params = stats::StatsParams::parseQuery(request.query);
-  if (!params.ok()) return AdminResponse{400, "text/plain", params.error().message() + "\n"};
+  if (!params.ok()) return AdminResponse{400, "text/plain", params.error().message() + "\n", {}};
   if (prometheus) params->format = stats::StatsParams::Format::kPrometheus;
   auto formatter = stats::StatsFormatter::create(*params);
   if (!formatter.ok()) {
-    return AdminResponse{400, "text/plain", formatter.error().message() + "\n"};
+    return AdminResponse{400, "text/plain", formatter.error().message() + "\n", {}};
   }
   flushStats();
   AdminResponse r;
@@ -654,9 +659,9 @@ AdminResponse Server::handleClusters(const AdminRequest& request) const {
   }
   if (json) {
     o << "]}\n";
-    return AdminResponse{200, "application/json", o.str()};
+    return AdminResponse{200, "application/json", o.str(), {}};
   }
-  return AdminResponse{200, "text/plain; charset=UTF-8", o.str()};
+  return AdminResponse{200, "text/plain; charset=UTF-8", o.str(), {}};
 }
 
 AdminResponse Server::handleListeners(const AdminRequest& request) const {
@@ -673,12 +678,12 @@ AdminResponse Server::handleListeners(const AdminRequest& request) const {
         << "\",\"port_value\":" << a.port() << "}}}";
     }
     o << "]}\n";
-    return AdminResponse{200, "application/json", o.str()};
+    return AdminResponse{200, "application/json", o.str(), {}};
   }
   for (const auto* entry : listener_manager_->entries()) {
     o << entry->config->name << "::" << entry->bound.asString() << "\n";
   }
-  return AdminResponse{200, "text/plain; charset=UTF-8", o.str()};
+  return AdminResponse{200, "text/plain; charset=UTF-8", o.str(), {}};
 }
 
 AdminResponse Server::handleConfigDump(const AdminRequest&) const {
@@ -787,16 +792,18 @@ AdminResponse Server::handleConfigDump(const AdminRequest&) const {
   }
   o << "]}";
   o << "]}\n";
-  return AdminResponse{200, "application/json", o.str()};
+  return AdminResponse{200, "application/json", o.str(), {}};
 }
 
 AdminResponse Server::handleLogging(const AdminRequest& request) {
   if (request.hasParam("level")) {
     auto status = logging::setLevel(request.param("level"));
-    if (!status.ok()) return AdminResponse{400, "text/plain", status.error().message() + "\n"};
+    if (!status.ok()) return AdminResponse{400, "text/plain", status.error().message() + "\n", {}};
   }
-  return AdminResponse{200, "text/plain; charset=UTF-8",
-                       "active loggers:\n  sheave: " + std::string(logging::levelName()) + "\n"};
+  return AdminResponse{200,
+                       "text/plain; charset=UTF-8",
+                       "active loggers:\n  sheave: " + std::string(logging::levelName()) + "\n",
+                       {}};
 }
 
 }  // namespace sheave::server

@@ -43,6 +43,11 @@ Scope::~Scope() = default;
 
 const std::string& Scope::prefix() const { return node_->prefix(); }
 
+size_t Scope::blockCount() const {
+  std::lock_guard<std::mutex> lock(registry_->mutex());
+  return node_->blockCount();
+}
+
 std::string Scope::fullName(std::string_view name) const {
   std::string tail = sanitizeStatName(name);
   if (prefix().empty()) return tail;

@@ -58,6 +58,9 @@ class Scope {
   // Without a trailing dot; empty for the root.
   const std::string& prefix() const;
 
+  // How many blocks this scope's own stats take (tests check reserve() hints).
+  size_t blockCount() const;
+
  protected:
   Scope(std::shared_ptr<StatRegistry> registry, std::string_view prefix);
 

@@ -66,6 +66,12 @@ Metric* StatNode::find(Metric::Kind kind, uint32_t leaf) const {
   return found;
 }
 
+size_t StatNode::blockCount() const {
+  size_t n = 0;
+  for (const Block* b = head_; b != nullptr; b = b->next) ++n;
+  return n;
+}
+
 void StatNode::reserve(size_t bytes) {
   if (tail_ != nullptr && tail_->capacity - tail_->used >= bytes) return;
   auto* block = new (::operator new(sizeof(Block) + bytes)) Block();

@@ -57,6 +57,9 @@ class StatNode {
 
   static uint32_t leafOf(const Metric& m) { return m.leaf_; }
 
+  // How many blocks hold the stats (a reserve() that fit: 1). Caller holds the registry mutex.
+  size_t blockCount() const;
+
  private:
   struct Block;
   Metric* find(Metric::Kind kind, uint32_t leaf) const;

@@ -110,8 +110,9 @@ struct ClusterInfo {
   std::unique_ptr<HashTableCache> hash_tables;
   // Cluster.outlier_detection; null when the cluster has none.
   std::shared_ptr<const OutlierDetectionConfig> outlier_detection;
-  // Cluster.health_checks[0]; unset when the cluster has none.
-  std::optional<HealthCheckConfig> health_check;
+  // Cluster.health_checks[0]; null when the cluster has none (most have none:
+  // kept out of line, as the outlier config, to keep ClusterInfo small).
+  std::unique_ptr<const HealthCheckConfig> health_check;
   uint32_t per_connection_buffer_limit_bytes = 1024 * 1024;
   uint64_t max_requests_per_connection = 0;  // 0: unlimited
   std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};

@@ -374,7 +374,7 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
   if (proto.health_checks_size() == 1) {
     auto hc = HealthCheckConfig::fromProto(proto.health_checks(0));
     if (!hc.ok()) return std::move(hc).error().at("health_checks[0]");
-    info->health_check = std::move(hc).value();
+    info->health_check = std::make_unique<const HealthCheckConfig>(std::move(hc).value());
   }
   info->resources = std::make_unique<ResourceManager>(info->limits);
   info->scope = root.createScope("cluster." + info->name);
@@ -571,13 +571,11 @@ void Cluster::initialize(std::function<void()> on_ready) {
   }
   if (!dns_) {
     HostVector hosts;
+    hosts.reserve(endpoints_.size());
     for (const auto& e : endpoints_) {
-      auto addr = Address::parse(e.address, e.port);
-      auto host = std::make_shared<Host>(
-          std::move(addr).value(), "", e.weight,
-          static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata)),
-          e.priority);
-      host->setLocality(e.locality, e.locality_weight);
+      HostSharedPtr host =
+          makeHost(Address::parse(e.address, e.port).value(), e,
+                   static_cast<int16_t>(info_->transportSocketMatchFor(e.socket_match_metadata)));
       host->setHealthy(e.healthy);
       hosts.push_back(std::move(host));
     }

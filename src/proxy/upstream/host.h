@@ -55,25 +55,28 @@ class Host {
       : address_(address),
         weight_(weight),
         transport_socket_match_(transport_socket_match),
-        priority_(priority),
-        hostname_(hostname.empty() ? nullptr
-                                   : std::make_unique<const std::string>(std::move(hostname))) {}
+        priority_(priority) {
+    if (!hostname.empty()) details().hostname = std::move(hostname);
+  }
 
   const Address& address() const { return address_; }
   // The DNS name the host came from, or empty for an IP endpoint.
-  const std::string& hostname() const { return hostname_ ? *hostname_ : emptyHostname(); }
+  const std::string& hostname() const { return details_ ? details_->hostname : emptyHostname(); }
   uint32_t weight() const { return weight_; }
   // Index into the cluster's transport_socket_matches; -1: the cluster's transport_socket.
   int transportSocketMatch() const { return transport_socket_match_; }
   // LocalityLbEndpoints.locality and load_balancing_weight (0: none), set once
   // right after construction, before the host is published.
   void setLocality(std::shared_ptr<const Locality> locality, uint32_t weight) {
-    locality_ = std::move(locality);
-    locality_weight_ = weight;
+    if (!locality && weight == 0 && !details_) return;
+    details().locality = std::move(locality);
+    details().locality_weight = weight;
   }
   // Empty region/zone/sub_zone when the endpoint has none.
-  const Locality& locality() const { return locality_ ? *locality_ : emptyLocality(); }
-  uint32_t localityWeight() const { return locality_weight_; }
+  const Locality& locality() const {
+    return details_ && details_->locality ? *details_->locality : emptyLocality();
+  }
+  uint32_t localityWeight() const { return details_ ? details_->locality_weight : 0; }
   // LocalityLbEndpoints.priority: 0 is used first, higher levels take the
   // load the lower ones cannot (Envoy's priority levels).
   uint32_t priority() const { return priority_; }
@@ -119,6 +122,17 @@ class Host {
   Host& operator=(const Host&) = delete;
 
  private:
+  // What only some hosts have: a DNS name, a locality. Out of line so an IP
+  // endpoint without a locality pays one null pointer for them.
+  struct Details {
+    std::string hostname;
+    std::shared_ptr<const Locality> locality;
+    uint32_t locality_weight = 0;
+  };
+  Details& details() {
+    if (!details_) details_ = std::make_unique<Details>();
+    return *details_;
+  }
   static const std::string& emptyHostname() {
     static const std::string empty;
     return empty;
@@ -129,21 +143,22 @@ class Host {
   }
 
   // Hosts are the per-endpoint cost of a config (10,000 endpoints in one
-  // cluster are common): 112 bytes, and an IP endpoint has no name to store.
+  // cluster are common): 128 bytes, 144 with make_shared's control block.
   Address address_;
   uint32_t weight_;
+  std::unique_ptr<Details> details_;
   int16_t transport_socket_match_;
   uint8_t priority_;
-  std::unique_ptr<const std::string> hostname_;
-  std::shared_ptr<const Locality> locality_;
-  uint32_t locality_weight_ = 0;
-  mutable HostStats stats_;
   mutable std::atomic<bool> healthy_{true};
   mutable std::atomic<bool> ejected_{false};
   mutable std::atomic<bool> failed_active_hc_{false};
+  mutable HostStats stats_;
   mutable std::atomic<int64_t> slow_start_since_{0};
   mutable std::atomic<HostOutlierState*> outlier_{nullptr};
 };
+
+// A field added to Host is paid per endpoint: keep rare ones in Details.
+static_assert(sizeof(void*) != 8 || sizeof(Host) <= 128);
 
 using HostSharedPtr = std::shared_ptr<const Host>;
 using HostVector = std::vector<HostSharedPtr>;

@@ -112,49 +112,55 @@ class EdfScheduler {
 
 // Slow start for the weighted policies: the hosts' weights scaled by their
 // ramp-up factor, re-read at most every kRefresh while a host is ramping.
+// Clusters without slow_start_config pay one null pointer for it.
 class SlowStartWeights {
  public:
-  SlowStartWeights(const LbConfig& config, const HostVector& hosts)
-      : slow_start_(config.slow_start), clock_(config.clock) {
-    if (slow_start_) refresh(hosts, now());
+  SlowStartWeights(const LbConfig& config, const HostVector& hosts) {
+    if (!config.slow_start) return;
+    state_ = std::make_unique<State>(State{*config.slow_start, config.clock, {}, {}, false});
+    refresh(hosts, now());
   }
   // True while some host is still inside its window.
-  bool active() const { return active_; }
+  bool active() const { return state_ && state_->active; }
   // Re-reads the factors when due; true when they changed.
   bool maybeRefresh(const HostVector& hosts) {
-    if (!active_) return false;
+    if (!active()) return false;
     const auto t = now();
-    if (t - last_refresh_ < kRefresh) return false;
+    if (t - state_->last_refresh < kRefresh) return false;
     refresh(hosts, t);
     return true;
   }
   double weight(size_t index, const Host& host) const {
     const double w = std::max<uint32_t>(host.weight(), 1);
-    return active_ ? w * factors_[index] : w;
+    return active() ? w * state_->factors[index] : w;
   }
 
  private:
   static constexpr std::chrono::milliseconds kRefresh{50};
+  struct State {
+    SlowStart slow_start;
+    std::function<std::chrono::steady_clock::time_point()> clock;
+    std::vector<double> factors;
+    std::chrono::steady_clock::time_point last_refresh;
+    bool active;
+  };
   std::chrono::steady_clock::time_point now() const {
-    return clock_ ? clock_() : std::chrono::steady_clock::now();
+    return state_->clock ? state_->clock() : std::chrono::steady_clock::now();
   }
   void refresh(const HostVector& hosts, std::chrono::steady_clock::time_point t) {
-    last_refresh_ = t;
-    active_ = false;
-    factors_.assign(hosts.size(), 1.0);
+    State& s = *state_;
+    s.last_refresh = t;
+    s.active = false;
+    s.factors.assign(hosts.size(), 1.0);
     const int64_t now_ns = t.time_since_epoch().count();
     for (size_t i = 0; i < hosts.size(); ++i) {
       const int64_t since = hosts[i]->slowStartSince();
-      if (since == 0 || now_ns - since >= slow_start_->window.count() * 1000000) continue;
-      factors_[i] = slow_start_->factor(std::chrono::nanoseconds(now_ns - since));
-      active_ = true;
+      if (since == 0 || now_ns - since >= s.slow_start.window.count() * 1000000) continue;
+      s.factors[i] = s.slow_start.factor(std::chrono::nanoseconds(now_ns - since));
+      s.active = true;
     }
   }
-  std::optional<SlowStart> slow_start_;
-  std::function<std::chrono::steady_clock::time_point()> clock_;
-  std::vector<double> factors_;
-  std::chrono::steady_clock::time_point last_refresh_;
-  bool active_ = false;
+  std::unique_ptr<State> state_;
 };
 
 class RoundRobinLoadBalancer : public LoadBalancerBase {
@@ -472,7 +478,7 @@ class LocalityWeightedLoadBalancer : public LoadBalancer {
       auto it = std::find_if(groups.begin(), groups.end(),
                              [&](const Group& g) { return *g.locality == h->locality(); });
       if (it == groups.end()) {
-        groups.push_back(Group{&h->locality()});
+        groups.push_back(Group{&h->locality(), 0, {}, 0});
         it = std::prev(groups.end());
       }
       it->weight = std::max(it->weight, h->localityWeight());

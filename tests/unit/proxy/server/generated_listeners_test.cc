@@ -94,7 +94,9 @@ TEST(GeneratedListenersTest, SidecarListenersLoadInTheProxy) {
       EXPECT_TRUE((*config)->hasListenerFilter(server::ListenerFilterKind::kOriginalDst));
       EXPECT_TRUE((*config)->bind_to_port);
     }
-    if (proto.name() == "0.0.0.0_9080") EXPECT_FALSE((*config)->bind_to_port);
+    if (proto.name() == "0.0.0.0_9080") {
+      EXPECT_FALSE((*config)->bind_to_port);
+    }
   }
   std::string all;
   for (const auto& f : failures) all += f + "\n";

@@ -111,6 +111,16 @@ TEST_F(ClusterManagerTest, CdsAddsUpdatesAndRemovesClusters) {
   EXPECT_FALSE(manager_.removeCluster("a"));
 }
 
+// A cluster's stats are one block: ClusterStats' reserve() hint counts them all
+// (a stat added without raising the hint costs each cluster another block).
+TEST_F(ClusterManagerTest, ClusterStatsFitTheirReservation) {
+  initialize();
+  ASSERT_TRUE(manager_.addOrUpdateCluster(staticCluster("a", 1001), "v1").ok());
+  const Cluster* cluster = manager_.get("a");
+  ASSERT_NE(cluster, nullptr);
+  EXPECT_EQ(cluster->info()->scope->blockCount(), 1U);
+}
+
 TEST_F(ClusterManagerTest, ARequestKeepsAReplacedClusterAlive) {
   initialize();
   ASSERT_TRUE(manager_.addOrUpdateCluster(staticCluster("a", 1001), "v1").ok());

@@ -137,7 +137,9 @@ TEST_P(HashLoadBalancerTest, AddingAHostMovesAboutOneNthOfTheKeys) {
   EXPECT_GE(moved, kKeys / 6 * 0.8);
   EXPECT_LE(moved, kKeys / 6 * 1.5);
   EXPECT_GE(moved_to_new, moved * 6 / 10);
-  if (GetParam() == LbPolicy::kMaglev) EXPECT_LE(moved, kKeys / 6 * 1.2);
+  if (GetParam() == LbPolicy::kMaglev) {
+    EXPECT_LE(moved, kKeys / 6 * 1.2);
+  }
 }
 
 TEST_P(HashLoadBalancerTest, WeightsShareTheKeys) {
