@@ -18,6 +18,7 @@ packages=(
   curl wrk haproxy nginx-light nghttp2-client openssl python3 iproute2 procps prometheus
   iptables  # sheave up: transparent interception inside each workload's namespace
   python3-grpcio python3-protobuf
+  python3-websockets  # WebSocket client and server for the upgrade tests
 )
 
 missing=()

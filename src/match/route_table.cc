@@ -823,6 +823,19 @@ Status buildRouteAction(const RouteAction& a, const std::string& where,
   SHEAVE_ASSIGN_OR_RETURN(
       e.mirror_policies,
       buildMirrorPolicies(a.request_mirror_policies(), where + ".request_mirror_policies"));
+  for (int i = 0; i < a.upgrade_configs_size(); ++i) {
+    const auto& u = a.upgrade_configs(i);
+    const std::string uw = where + ".upgrade_configs[" + std::to_string(i) + "]";
+    if (u.upgrade_type().empty())
+      return invalidArgument("must not be empty").at(uw + ".upgrade_type");
+    if (u.has_connect_config()) {
+      return invalidArgument(
+                 "terminating CONNECT is not supported (CONNECT is proxied to the upstream as is)")
+          .at(uw + ".connect_config");
+    }
+    e.upgrade_configs.emplace_back(asciiLower(u.upgrade_type()),
+                                   u.has_enabled() ? u.enabled().value() : true);
+  }
   return okStatus();
 }
 

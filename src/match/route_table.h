@@ -197,6 +197,9 @@ struct RouteEntry {
   std::vector<RateLimitPolicy> rate_limits;
   // request_mirror_policies: the route's own, else the virtual host's.
   std::vector<MirrorPolicy> mirror_policies;
+  // upgrade_configs: upgrade type (lower-case, "connect" for CONNECT) -> enabled on this route,
+  // overriding the connection manager's upgrade_configs for that type.
+  std::vector<std::pair<std::string, bool>> upgrade_configs;
 
   HeaderMutations request_headers;
   HeaderMutations response_headers;

@@ -6,6 +6,7 @@
 
 #include "common/logging.h"
 #include "common/uuid.h"
+#include "match/string_matcher.h"
 #include "proxy/accesslog/downstream_connection_info.h"
 #include "proxy/grpc/status.h"
 #include "proxy/http/date_provider.h"
@@ -98,7 +99,40 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     } else {
       parent_.config_->stats->no_route.inc();
     }
+    if (!upgrade_type_.empty() && !acceptUpgrade()) return;
     runDecodeHeadersFrom(0);
+  }
+
+  // HTTP/1.1 only: the request asks to switch protocols (Upgrade: `value`, or CONNECT when
+  // `value` is empty). Set before decodeHeaders.
+  void setUpgradeRequest(std::string value) {
+    upgrade_value_ = std::move(value);
+    upgrade_type_ = upgrade_value_.empty() ? "connect" : asciiLower(upgrade_value_);
+  }
+  // An accepted upgrade: the request goes on as raw bytes after its headers.
+  bool upgrading() const { return upgrading_; }
+  // The upstream switched protocols (101, or 2xx to CONNECT): both directions are a tunnel now.
+  bool upgraded() const { return upgraded_; }
+
+  // Envoy's upgrade_configs rule (the route's entry for the type, else the connection
+  // manager's); a refused upgrade gets 403. False when the request was answered.
+  bool acceptUpgrade() {
+    auto& stats = *parent_.config_->stats;
+    const auto* route_upgrades = route_.route ? &route_.route->upgrade_configs : nullptr;
+    if (!parent_.config_->upgradeAllowed(upgrade_type_, route_upgrades)) {
+      stats.downstream_rq_ws_on_non_ws_route.inc();
+      sendLocalReply(403, "", "upgrade_failed");
+      return false;
+    }
+    upgrading_ = true;
+    stats.downstream_cx_upgrades_total.inc();
+    stats.downstream_cx_upgrades_active.inc();
+    // The hop-by-hop fields went with the others: an upgrade is the one case they go upstream.
+    if (!upgrade_value_.empty()) {
+      request_headers_.set("upgrade", upgrade_value_);
+      request_headers_.set("connection", "upgrade");
+    }
+    return true;
   }
 
   // Applies the path policies before routing and before any filter, so they all see the same
@@ -488,7 +522,22 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   // encoder adds its own (framing, connection handling).
   void prepareResponseHeaders(int status) {
     const auto& config = *parent_.config_;
+    const bool switching =
+        upgrading_ && (status == 101 || (upgrade_value_.empty() && status / 100 == 2));
+    std::string upgrade;
+    if (switching && !upgrade_value_.empty()) {
+      if (const std::string* u = response_headers_.get("upgrade")) upgrade = *u;
+    }
     removeHopByHopHeaders(response_headers_);
+    if (switching) {
+      upgraded_ = true;
+      // The tunnel has no request end to wait for.
+      if (request_timer_) request_timer_->disable();
+      if (!upgrade_value_.empty()) {
+        response_headers_.set("upgrade", upgrade.empty() ? upgrade_value_ : upgrade);
+        response_headers_.set("connection", "upgrade");
+      }
+    }
     response_headers_.set("date", DateProvider::current(parent_.loop_));
     switch (config.server_header_transformation) {
       case ConnectionManagerConfig::ServerHeaderTransformation::kOverwrite:
@@ -508,7 +557,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     }
     const bool head = request_headers_.method() == "HEAD";
     const bool bodiless_status = (status >= 100 && status < 200) || status == 204 || status == 304;
-    no_response_body_ = head || bodiless_status;
+    no_response_body_ = !upgraded_ && (head || bodiless_status);
   }
 
   void onResponseComplete() {
@@ -516,8 +565,8 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     response_complete_ = true;
     if (!request_complete_) {
       // HTTP/1.1 cannot find the next request's start while this one's
-      // body is unread: answer, then close (as Envoy does).
-      parent_.config_->stats->downstream_rq_response_before_rq_complete.inc();
+      // body is unread: answer, then close (as Envoy does). A tunnel ends so anyway.
+      if (!upgrading_) parent_.config_->stats->downstream_rq_response_before_rq_complete.inc();
       parent_.close_after_response_ = true;
     }
     finish();
@@ -537,6 +586,7 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
     info_.last_downstream_tx_byte_sent = now - start_;
     info_.request_complete = now - start_;  // the total, %DURATION%
     stats.downstream_rq_active.dec();
+    if (upgrading_) stats.downstream_cx_upgrades_active.dec();
     if (info_.response_code) {
       stats.downstream_rq_completed.inc();
       switch (*info_.response_code / 100) {
@@ -619,6 +669,10 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
   bool response_complete_ = false;
   bool no_response_body_ = false;
   bool destroyed_ = false;
+  bool upgrading_ = false;
+  bool upgraded_ = false;
+  std::string upgrade_type_;   // lower-case; "connect" for CONNECT; empty: no upgrade asked
+  std::string upgrade_value_;  // the request's Upgrade field as sent
 };
 
 // HTTP/1.1 framing of a response on the connection: one per connection, bound to each
@@ -668,7 +722,10 @@ class ConnectionManager::Http1Encoder : public ResponseEncoder {
     if (!keep_alive_ || !stream_->requestComplete() || parent_.host_.draining()) {
       parent_.close_after_response_ = true;
     }
-    if (parent_.close_after_response_) {
+    if (stream_->upgraded()) {
+      // The tunnel's end is the connection's: no framing, and "connection: upgrade" stays.
+      chunked_ = false;
+    } else if (parent_.close_after_response_) {
       headers.set("connection", "close");
     } else if (version_minor_ == 0) {
       headers.set("connection", "keep-alive");
@@ -740,6 +797,8 @@ class ConnectionManager::Http2Stream : public http2::StreamCallbacks, public Res
   // http2::StreamCallbacks
   void onHeaders(HeaderMap&& headers, bool end_stream) override {
     joinCookieCrumbs(headers);
+    // CONNECT needs an upgrade config for "CONNECT" here as over HTTP/1.1.
+    if (headers.method() == "CONNECT") stream_->setUpgradeRequest("");
     parent_.mutateRequestHeaders(headers, /*keep_client_scheme=*/true);
     stream_->decodeHeaders(std::move(headers), end_stream);
   }
@@ -1046,7 +1105,16 @@ void ConnectionManager::dispatch() {
         return;
       }
     }
-    if (!closed_ && parser_.paused() && stream_ == nullptr) {
+    if (!closed_ && stream_ != nullptr && stream_->upgrading()) {
+      // Past an upgrade request's headers the bytes are not HTTP/1.1: they are the request
+      // body of the tunnel, whatever the upstream answers.
+      if (input_.length() > 0) {
+        stream_->addBytesReceived(input_.length());
+        network::Buffer data;
+        data.move(input_);
+        stream_->decodeData(data, false);
+      }
+    } else if (!closed_ && parser_.paused() && stream_ == nullptr) {
       // The previous response is complete: the next pipelined request may go.
       parser_.resume();
       if (read_disabled_for_pipelining_) {
@@ -1082,8 +1150,14 @@ void ConnectionManager::onHeaders(HeaderMap&& headers, const http1::MessageInfo&
     headers.remove("expect");
     if (!config_->proxy_100_continue) writeRaw("HTTP/1.1 100 Continue\r\n\r\n");
   }
+  if (info.upgrade) {
+    const std::string* upgrade = headers.get("upgrade");
+    stream_->setUpgradeRequest(headers.method() == "CONNECT" || upgrade == nullptr ? std::string()
+                                                                                   : *upgrade);
+  }
   mutateRequestHeaders(headers, /*keep_client_scheme=*/false);
-  stream_->decodeHeaders(std::move(headers), !info.has_body);
+  // An upgrade request does not end with its headers: the tunnel's bytes follow.
+  stream_->decodeHeaders(std::move(headers), !info.has_body && !info.upgrade);
 }
 
 void ConnectionManager::mutateRequestHeaders(HeaderMap& headers, bool keep_client_scheme) {
@@ -1126,6 +1200,7 @@ void ConnectionManager::onBody(std::string_view data) {
 void ConnectionManager::onMessageComplete(HeaderMap&& trailers) {
   if (!stream_) return;
   if (stream_->requestComplete()) return;  // bodiless: headers carried end_stream
+  if (stream_->upgrading()) return;        // what follows the headers is the tunnel's
   if (!trailers.empty()) {
     stream_->decodeTrailers(std::move(trailers));
   } else {

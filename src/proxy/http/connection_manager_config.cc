@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "match/string_matcher.h"
 #include "proxy/config/http2_options.h"
 #include "proxy/http/filter_registry.h"
 
@@ -43,6 +44,19 @@ Status validateClusters(const RouteTable& table,
 
 }  // namespace
 
+bool ConnectionManagerConfig::upgradeAllowed(
+    std::string_view type, const std::vector<std::pair<std::string, bool>>* route_upgrades) const {
+  if (route_upgrades != nullptr) {
+    for (const auto& [name, enabled] : *route_upgrades) {
+      if (name == type) return enabled;
+    }
+  }
+  for (const auto& u : upgrade_configs) {
+    if (u.type == type) return u.enabled;
+  }
+  return false;
+}
+
 ConnectionManagerStats::ConnectionManagerStats(stats::Scope& s)
     : downstream_cx_total(s.counter("downstream_cx_total")),
       downstream_cx_http1_total(s.counter("downstream_cx_http1_total")),
@@ -75,6 +89,9 @@ ConnectionManagerStats::ConnectionManagerStats(stats::Scope& s)
       downstream_rq_rx_reset(s.counter("downstream_rq_rx_reset")),
       downstream_rq_response_before_rq_complete(
           s.counter("downstream_rq_response_before_rq_complete")),
+      downstream_rq_ws_on_non_ws_route(s.counter("downstream_rq_ws_on_non_ws_route")),
+      downstream_cx_upgrades_total(s.counter("downstream_cx_upgrades_total")),
+      downstream_cx_upgrades_active(s.gauge("downstream_cx_upgrades_active")),
       no_route(s.counter("no_route")),
       downstream_rq_time(s.histogram("downstream_rq_time", stats::Histogram::Unit::kMilliseconds)),
       downstream_cx_length_ms(
@@ -249,6 +266,21 @@ Result<std::shared_ptr<const ConnectionManagerConfig>> ConnectionManagerConfig::
   config->preserve_external_request_id = proto.preserve_external_request_id();
   config->always_set_request_id_in_response = proto.always_set_request_id_in_response();
   config->proxy_100_continue = proto.proxy_100_continue();
+  for (int i = 0; i < proto.upgrade_configs_size(); ++i) {
+    const auto& u = proto.upgrade_configs(i);
+    const std::string where = "upgrade_configs[" + std::to_string(i) + "]";
+    if (u.upgrade_type().empty()) {
+      return invalidArgument("must not be empty").at(where + ".upgrade_type");
+    }
+    if (u.filters_size() > 0) {
+      return invalidArgument(
+                 "a separate filter chain per upgrade type is not supported (upgrades run "
+                 "through http_filters)")
+          .at(where + ".filters");
+    }
+    config->upgrade_configs.push_back(
+        {asciiLower(u.upgrade_type()), u.has_enabled() ? u.enabled().value() : true});
+  }
   config->strip_any_host_port = proto.strip_any_host_port();
   config->via = proto.via();
   // Envoy's defaults: no normalization, escaped slashes kept (IMPLEMENTATION_SPECIFIC_DEFAULT).

@@ -62,6 +62,9 @@ struct ConnectionManagerStats {
   stats::Counter& downstream_rq_too_large;
   stats::Counter& downstream_rq_rx_reset;
   stats::Counter& downstream_rq_response_before_rq_complete;
+  stats::Counter& downstream_rq_ws_on_non_ws_route;
+  stats::Counter& downstream_cx_upgrades_total;
+  stats::Gauge& downstream_cx_upgrades_active;
   stats::Counter& no_route;
   stats::Histogram& downstream_rq_time;
   stats::Histogram& downstream_cx_length_ms;
@@ -129,6 +132,18 @@ struct ConnectionManagerConfig {
   bool always_set_request_id_in_response = false;
   bool proxy_100_continue = false;
   bool strip_any_host_port = false;
+  // upgrade_configs: the upgrade types (lower-case; "connect" for CONNECT) this connection
+  // manager proxies, and whether each is enabled unless a route says otherwise.
+  struct UpgradeConfig {
+    std::string type;
+    bool enabled = true;
+  };
+  std::vector<UpgradeConfig> upgrade_configs;
+  // Envoy's rule for an upgrade request on `route_upgrades` (the route's upgrade_configs, or
+  // null without a route): the route's entry for the type decides when it has one, else the
+  // connection manager's.
+  bool upgradeAllowed(std::string_view type,
+                      const std::vector<std::pair<std::string, bool>>* route_upgrades) const;
   std::string via;
   // normalize_path, merge_slashes and path_with_escaped_slashes_action, applied to :path
   // before routing and before any HTTP filter.

@@ -774,11 +774,12 @@ bool ThreadLocalCluster::idle() const {
          std::all_of(pools_.begin(), pools_.end(), [](const auto& p) { return p.second.idle(); });
 }
 
-HttpConnPool& ThreadLocalCluster::httpPool(const HostSharedPtr& host, bool downstream_http2) {
+HttpConnPool& ThreadLocalCluster::httpPool(const HostSharedPtr& host, bool downstream_http2,
+                                           bool upgrade) {
   auto& pools = pools_[host.get()];
   const bool http2 =
-      info_->protocol == UpstreamProtocolPolicy::kHttp2 ||
-      (info_->protocol == UpstreamProtocolPolicy::kUseDownstream && downstream_http2);
+      !upgrade && (info_->protocol == UpstreamProtocolPolicy::kHttp2 ||
+                   (info_->protocol == UpstreamProtocolPolicy::kUseDownstream && downstream_http2));
   if (http2) {
     if (!pools.http2) pools.http2 = std::make_unique<Http2ConnPool>(loop_, host, info_);
     return *pools.http2;

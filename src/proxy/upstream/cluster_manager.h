@@ -115,7 +115,10 @@ class ThreadLocalCluster {
   // The pool for requests to `host`: HTTP/1.1 or HTTP/2 as the cluster's
   // protocol options say; with use_downstream_protocol_config, the protocol
   // of the client's request (`downstream_http2`).
-  HttpConnPool& httpPool(const HostSharedPtr& host, bool downstream_http2 = false);
+  // `upgrade`: the request switches protocols (WebSocket, CONNECT), which this proxy carries
+  // over HTTP/1.1 only, so it gets the HTTP/1.1 pool whatever the cluster's protocol.
+  HttpConnPool& httpPool(const HostSharedPtr& host, bool downstream_http2 = false,
+                         bool upgrade = false);
   void updateHosts(std::shared_ptr<const HostVector> hosts);
   // Requests that outlive the stream that started them (request mirroring)
   // are owned by their cluster, so they end with it, before its pools.

@@ -112,14 +112,22 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
     request_complete_ = false;
     response_complete_ = false;
     keep_alive_ = true;
+    upgrade_request_ = false;
+    upgraded_ = false;
     reused_ = requests_ > 0;
     ++requests_;
   }
 
   // RequestEncoder
   void encodeHeaders(const HeaderMap& headers, bool end_stream) override {
-    chunked_request_ = !end_stream && !headers.has("content-length");
+    // An upgrade or CONNECT: the bytes after the headers are the tunnel's, unframed, and the
+    // connection is never reused (even when the upstream declines).
+    const bool connect = headers.method() == "CONNECT";
+    upgrade_request_ = connect || headers.has("upgrade");
+    if (upgrade_request_) keep_alive_ = false;
+    chunked_request_ = !upgrade_request_ && !end_stream && !headers.has("content-length");
     if (headers.method() == "HEAD") parser_.setNextResponseIsForHead(true);
+    if (connect) parser_.setNextResponseIsForConnect(true);
     std::string out;
     http1::encodeRequestHeaders(headers, chunked_request_, out);
     network::Buffer b;
@@ -182,6 +190,15 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
   void onData(network::Buffer& data, bool end_stream) override {
     pool_.cluster_->stats->upstream_cx_rx_bytes_total.inc(data.length());
     while (data.length() > 0 && state_ != State::kClosed) {
+      if (upgraded_) {
+        // Past the 101 (or CONNECT's 2xx): tunnel bytes, as they come.
+        if (decoder_ == nullptr) {
+          data.drain(data.length());
+          return;
+        }
+        decoder_->decodeData(data, false);
+        return;
+      }
       if (state_ != State::kBusy || decoder_ == nullptr) {
         // Bytes nobody asked for: the connection is not HTTP we understand.
         connection_->close(network::ConnectionCloseType::kNoFlush);
@@ -219,6 +236,15 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
       stats.upstream_cx_connect_fail.inc();
       pool_.host_->stats().cx_connect_fail.fetch_add(1, std::memory_order_relaxed);
       if (reason.find("timeout") != std::string::npos) stats.upstream_cx_connect_timeout.inc();
+    } else if (upgraded_ && decoder_) {
+      // The upstream ended the tunnel: a clean end of the response.
+      ResponseDecoder* decoder = decoder_;
+      decoder_ = nullptr;
+      finishCloseAccounting(event);
+      network::Buffer empty;
+      decoder->decodeData(empty, true);
+      pool_.onClientClosed(*this, false, reason);
+      return;
     } else if (event == network::ConnectionEvent::kRemoteClose && decoder_ && response_started_) {
       // A response without length ends with the connection.
       if (auto err = parser_.onEof(); !err) {
@@ -250,6 +276,19 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
 
   void onHeaders(HeaderMap&& headers, const http1::MessageInfo& info) override {
     if (!decoder_) return;
+    if (info.upgrade) {
+      if (!upgrade_request_) {
+        // 101 to a request that asked for no upgrade: nothing sane follows.
+        failStream(StreamResetReason::kProtocolError, "upstream_switched_protocols_unasked");
+        connection_->close(network::ConnectionCloseType::kNoFlush);
+        return;
+      }
+      upgraded_ = true;
+      response_started_ = true;
+      keep_alive_ = false;
+      decoder_->decodeHeaders(std::move(headers), false);
+      return;
+    }
     response_started_ = true;
     keep_alive_ = keep_alive_ && info.keep_alive;
     response_has_body_ = info.has_body;
@@ -264,6 +303,7 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
   }
 
   void onMessageComplete(HeaderMap&& trailers) override {
+    if (upgraded_) return;  // the tunnel's response ends with the connection
     response_complete_ = true;
     ResponseDecoder* decoder = decoder_;
     // Detach first: the decoder may start the next request on this very
@@ -358,6 +398,8 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
   bool response_complete_ = false;
   bool response_has_body_ = false;
   bool keep_alive_ = true;
+  bool upgrade_request_ = false;  // the request asked to switch protocols (or is CONNECT)
+  bool upgraded_ = false;         // and the upstream did: raw bytes both ways
 };
 
 // The ActiveClient is owned by one of the pool's lists; these helpers move

@@ -83,7 +83,8 @@ class Router::UpstreamRequest : public upstream::ResponseDecoder, public upstrea
           parent_.callbacks_->eventLoop().createTimer([this] { parent_.onPerTryTimeout(*this); });
     }
     const bool downstream_http2 = parent_.callbacks_->streamInfo().protocol == "HTTP/2";
-    handle_ = parent_.cluster_->httpPool(host_, downstream_http2).newStream(*this, *this);
+    handle_ = parent_.cluster_->httpPool(host_, downstream_http2, parent_.upgrade_)
+                  .newStream(*this, *this);
   }
 
   // The request body as it streams in (not used when the router keeps the
@@ -319,7 +320,10 @@ http::FilterHeadersStatus Router::decodeHeaders(HeaderMap& headers, bool end_str
     if (ec == std::errc() && p == t->data() + t->size()) timeout_ = std::chrono::milliseconds(ms);
     headers.remove("x-envoy-upstream-rq-timeout-ms");
   }
-  retry_policy_ = route_->retry_policy ? &*route_->retry_policy : nullptr;
+  // An upgrade (the connection manager keeps Upgrade only on the upgrades it accepted, and
+  // CONNECT is one) streams a tunnel: nothing to replay for a retry or to copy for a mirror.
+  upgrade_ = headers.has("upgrade") || headers.method() == "CONNECT";
+  retry_policy_ = route_->retry_policy && !upgrade_ ? &*route_->retry_policy : nullptr;
   if (retry_policy_) {
     retries_left_ = retry_policy_->num_retries;
     if (retry_policy_->per_try_timeout) per_try_timeout_ = *retry_policy_->per_try_timeout;
@@ -341,7 +345,7 @@ http::FilterHeadersStatus Router::decodeHeaders(HeaderMap& headers, bool end_str
     global_timer_->enable(timeout_);
   }
   callbacks_->addDownstreamWatermarkCallbacks(*this);
-  pickShadows(headers);
+  if (!upgrade_) pickShadows(headers);
   if (end_stream) sendShadows();
   startAttempt();
   return http::FilterHeadersStatus::kStopIteration;

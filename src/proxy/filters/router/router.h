@@ -105,6 +105,7 @@ class Router : public http::StreamDecoderFilter, public http::DownstreamWatermar
   uint32_t attempt_count_ = 0;
   bool request_complete_ = false;
   bool grpc_request_ = false;  // content-type application/grpc*
+  bool upgrade_ = false;       // WebSocket or another upgrade, or CONNECT: a tunnel
   bool buffer_body_for_retry_ = false;
   bool response_started_ = false;
   bool downstream_above_watermark_ = false;
