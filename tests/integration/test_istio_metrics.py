@@ -69,6 +69,26 @@ def cert_files(certs, who):
     return {"certificate_chain": {"filename": certs[who + ".crt"]}, "private_key": {"filename": certs[who + ".key"]}}
 
 
+def server_tls(certs, alpn=None):
+    """The server sidecar's inbound mTLS context (client certificate required)."""
+    common = {"tls_certificates": [cert_files(certs, "server")],
+              "validation_context": {"trusted_ca": {"filename": certs["ca.crt"]}}}
+    if alpn:
+        common["alpn_protocols"] = alpn
+    return {"@type": DOWNSTREAM_TLS, "require_client_certificate": True, "common_tls_context": common}
+
+
+def client_tls(certs, alpn=None):
+    """The client sidecar's ISTIO_MUTUAL-like context: its certificate, the server's SPIFFE ID verified."""
+    common = {"tls_certificates": [cert_files(certs, "client")],
+              "validation_context": {
+                  "trusted_ca": {"filename": certs["ca.crt"]},
+                  "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": SERVER_ID}}]}}
+    if alpn:
+        common["alpn_protocols"] = alpn
+    return {"@type": UPSTREAM_TLS, "sni": SERVICE, "common_tls_context": common}
+
+
 def series(text, family):
     """[(labels dict, value)] of one family in a Prometheus exposition."""
     out = []
@@ -89,32 +109,23 @@ class IstioMetricsTest(ProxyTestCase):
         cls.upstream = cls.start_upstream("reviews-app")
 
         cls.inbound_port = P.free_port()
-        server_tls = {"@type": DOWNSTREAM_TLS, "require_client_certificate": True,
-                      "common_tls_context": {"tls_certificates": [cert_files(c, "server")],
-                                             "validation_context": {"trusted_ca": {"filename": c["ca.crt"]}}}}
         inbound = P.listener("virtualInbound", cls.inbound_port,
                              P.hcm([P.virtual_host("inbound", [P.route("/", "inbound|9080||")])],
                                    stat_prefix="inbound_0.0.0.0_9080", http_filters=telemetry_filters(True),
                                    access_log=False))
-        inbound["filter_chains"][0]["transport_socket"] = tls_socket(server_tls)
+        inbound["filter_chains"][0]["transport_socket"] = tls_socket(server_tls(c))
         server_cfg = P.bootstrap([inbound], [P.static_cluster("inbound|9080||", [("127.0.0.1", cls.upstream.port)])],
                                  P.free_port())
         server_cfg["node"] = node("reviews-v2", "reviews", "v2")
         cls.server = cls.start_proxy(server_cfg)
 
         cls.outbound_port = P.free_port()
-        client_tls = {"@type": UPSTREAM_TLS, "sni": SERVICE,
-                      "common_tls_context": {
-                          "tls_certificates": [cert_files(c, "client")],
-                          "validation_context": {
-                              "trusted_ca": {"filename": c["ca.crt"]},
-                              "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": SERVER_ID}}]}}}
         outbound = P.listener("0.0.0.0_9080", cls.outbound_port,
                               P.hcm([P.virtual_host(SERVICE + ":9080", [P.route("/", OUTBOUND_CLUSTER)])],
                                     stat_prefix="outbound_0.0.0.0_9080", http_filters=telemetry_filters(False),
                                     access_log=False))
         client_cfg = P.bootstrap([outbound], [P.static_cluster(OUTBOUND_CLUSTER, [("127.0.0.1", cls.inbound_port)],
-                                                               transport_socket=tls_socket(client_tls))],
+                                                               transport_socket=tls_socket(client_tls(c)))],
                                  P.free_port())
         client_cfg["node"] = node("productpage-v1", "productpage", "v1")
         cls.client = cls.start_proxy(client_cfg)

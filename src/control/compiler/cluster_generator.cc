@@ -8,6 +8,7 @@
 #include "control/compiler/endpoint_generator.h"
 #include "control/compiler/istio_tls_context.h"
 #include "control/compiler/names.h"
+#include "control/compiler/tcp_telemetry.h"
 #include "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
@@ -437,6 +438,7 @@ cluster::Cluster buildOutbound(const ClusterTarget& target, const PushContext& p
   applyOutlierDetection(policy.outlier_detection, &c);
   applyTls(policy.tls, target, push, &c);
   applyMetadata(target, &c);
+  if (push.mesh().enable_istio_metrics) addClusterMetadataExchange(c);
   return c;
 }
 

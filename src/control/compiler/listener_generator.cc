@@ -12,6 +12,7 @@
 #include "control/compiler/deterministic_any.h"
 #include "control/compiler/istio_tls_context.h"
 #include "control/compiler/names.h"
+#include "control/compiler/tcp_telemetry.h"
 #include "control/registry/protocol.h"
 #include "envoy/config/core/v3/address.pb.h"
 #include "envoy/config/core/v3/base.pb.h"
@@ -545,6 +546,7 @@ class OutboundBuilder {
         rds->set_route_config_name(outboundRouteName(entry.port));
         *chain.add_filters() = hcmFilter(hcm);
       } else {
+        if (inputs_.mesh->enable_istio_metrics) *chain.add_filters() = tcpStatsFilter(true);
         *chain.add_filters() = tcpProxyFilter(spec.cluster, spec.cluster);
       }
       if (spec.matchAll()) {
@@ -783,8 +785,13 @@ std::vector<Filter> inboundFilters(const ListenerInputs& inputs, const InboundCh
     *hcm.mutable_route_config() = inboundRouteConfig(cc);
     return {hcmFilter(hcm)};
   }
-  std::vector<Filter> out(inputs.inbound_network_filters.begin(),
-                          inputs.inbound_network_filters.end());
+  // Istio's order: the metadata exchange first (even a denied caller is known), then the
+  // authorization filters, then istio.stats just before the proxy.
+  std::vector<Filter> out;
+  if (inputs.mesh->enable_istio_metrics) out.push_back(tcpMetadataExchangeFilter());
+  out.insert(out.end(), inputs.inbound_network_filters.begin(),
+             inputs.inbound_network_filters.end());
+  if (inputs.mesh->enable_istio_metrics) out.push_back(tcpStatsFilter(false));
   out.push_back(tcpProxyFilter(cc.cluster, cc.cluster));
   return out;
 }

@@ -8,7 +8,11 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/rbac/v3/rbac.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "istio/proxy/stats/config.pb.h"
+#include "istio/proxy/tcp_metadata_exchange/config.pb.h"
+#include "proxy/config/local_node.h"
 #include "proxy/config/proto_json.h"
+#include "proxy/filters/istio_stats/istio_stats_filter.h"
 
 namespace sheave::server {
 namespace {
@@ -16,6 +20,8 @@ namespace {
 constexpr std::string_view kHcmType =
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 constexpr std::string_view kTcpProxyType = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+constexpr std::string_view kTcpMetadataExchangeType =
+    "envoy.tcp.metadataexchange.config.MetadataExchange";
 constexpr std::string_view kRawBufferName = "envoy.transport_sockets.raw_buffer";
 constexpr std::string_view kRawBufferType =
     "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
@@ -171,16 +177,37 @@ Status buildChain(const envoy::config::listener::v3::FilterChain& chain, const s
                            ".filters: a network filter (http_connection_manager or "
                            "tcp_proxy) is required");
   }
-  // envoy.filters.network.rbac filters may come first; the last filter is the terminal one.
+  // envoy.filters.network.rbac filters may come first, and before a tcp_proxy Istio's
+  // istio.metadata_exchange and istio.stats; the last filter is the terminal one.
   const int terminal = chain.filters_size() - 1;
+  std::string exchange_protocol;
+  std::optional<::stats::PluginConfig> tcp_stats;
+  std::string tcp_only_filter;  // where a filter that needs a tcp_proxy terminal was
   for (int i = 0; i < terminal; ++i) {
     const auto& f = chain.filters(i);
     const std::string rwhere = where + ".filters[" + std::to_string(i) + "].typed_config";
-    if (typeName(f.typed_config()) != rbac::kNetworkRbacTypeName) {
+    const std::string_view ftype = typeName(f.typed_config());
+    if (ftype == kTcpMetadataExchangeType) {
+      auto mx = config::unpackTypedConfig<envoy::tcp::metadataexchange::config::MetadataExchange>(
+          f.typed_config(), rwhere);
+      if (!mx.ok()) return std::move(mx).error();
+      if (mx->protocol().empty()) return invalidArgument(rwhere + ".protocol: must not be empty");
+      exchange_protocol = mx->protocol();
+      tcp_only_filter = rwhere;
+      continue;
+    }
+    if (ftype == istio_stats::kFilterTypeName) {
+      auto st = config::unpackTypedConfig<::stats::PluginConfig>(f.typed_config(), rwhere);
+      if (!st.ok()) return std::move(st).error();
+      tcp_stats = std::move(st).value();
+      tcp_only_filter = rwhere;
+      continue;
+    }
+    if (ftype != rbac::kNetworkRbacTypeName) {
       return invalidArgument(rwhere +
-                             ": only envoy.filters.network.rbac may precede the "
-                             "terminal network filter (http_connection_manager or "
-                             "tcp_proxy)");
+                             ": only envoy.filters.network.rbac, istio.metadata_exchange and "
+                             "istio.stats may precede the terminal network filter "
+                             "(http_connection_manager or tcp_proxy)");
     }
     auto proto = config::unpackTypedConfig<envoy::extensions::filters::network::rbac::v3::RBAC>(
         f.typed_config(), rwhere);
@@ -192,6 +219,11 @@ Status buildChain(const envoy::config::listener::v3::FilterChain& chain, const s
   const auto& filter = chain.filters(terminal);
   const std::string fwhere = where + ".filters[" + std::to_string(terminal) + "].typed_config";
   const std::string_view type = typeName(filter.typed_config());
+  if (!tcp_only_filter.empty() && type != kTcpProxyType) {
+    return invalidArgument(tcp_only_filter +
+                           ": the network istio.metadata_exchange and istio.stats filters work "
+                           "with tcp_proxy only (HTTP chains use the HTTP filters of those names)");
+  }
   if (type == kHcmType) {
     auto hcm = config::unpackTypedConfig<
         envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager>(
@@ -222,6 +254,13 @@ Status buildChain(const envoy::config::listener::v3::FilterChain& chain, const s
     for (const auto& rbac : out.network_rbac) {
       mutable_tcp->connection_checks.emplace_back(
           [rbac](const network::Connection& connection) { return rbac->check(connection); });
+    }
+    mutable_tcp->metadata_exchange_protocol = exchange_protocol;
+    if (tcp_stats) {
+      auto stats_config = istio_stats::IstioStatsConfig::create(
+          *tcp_stats, *config::localNode(), context.stats_root, mutable_tcp->stat_prefix);
+      if (!stats_config.ok()) return std::move(stats_config).error().at(tcp_only_filter);
+      mutable_tcp->istio_stats = std::move(stats_config).value();
     }
     out.tcp = std::move(built).value();
   } else {

@@ -144,6 +144,9 @@ struct ClusterInfo {
     std::shared_ptr<network::tls::TlsSocketFactory> factory;  // null: plaintext
   };
   std::vector<TransportSocketMatch> transport_socket_matches;
+  // filters: istio.metadata_exchange's ALPN protocol ("istio-peer-exchange"); a tcp_proxy
+  // session whose TLS connection negotiated it exchanges workload metadata first. Empty: none.
+  std::string metadata_exchange_protocol;
 
   // The first matching entry's index, or -1 for the cluster's transport_socket.
   int transportSocketMatchFor(const std::map<std::string, std::string>& metadata) const {

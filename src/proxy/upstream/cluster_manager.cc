@@ -9,7 +9,9 @@
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "istio/proxy/tcp_metadata_exchange/config.pb.h"
 #include "proxy/config/http2_options.h"
+#include "proxy/config/proto_json.h"
 #include "proxy/http/http2/protocol_options.h"
 #include "proxy/network/tls/tls_socket_factory.h"
 #include "proxy/upstream/http2_conn_pool.h"
@@ -363,6 +365,24 @@ Result<std::shared_ptr<ClusterInfo>> buildInfo(const ClusterProto& proto, stats:
     }
     match.factory = std::move(factory).value();
     info->transport_socket_matches.push_back(std::move(match));
+  }
+  for (int i = 0; i < proto.filters_size(); ++i) {
+    // Cluster network filters: Istio's TCP metadata exchange is the one there is.
+    const std::string where = "filters[" + std::to_string(i) + "].typed_config";
+    const auto& any = proto.filters(i).typed_config();
+    if (any.type_url() !=
+        "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange") {
+      return invalidArgument(
+                 "unsupported cluster filter '" + any.type_url() +
+                 "' (istio.metadata_exchange, envoy.tcp.metadataexchange.config.MetadataExchange, "
+                 "is the one supported)")
+          .at(where);
+    }
+    auto mx = config::unpackTypedConfig<envoy::tcp::metadataexchange::config::MetadataExchange>(
+        any, where);
+    if (!mx.ok()) return std::move(mx).error();
+    if (mx->protocol().empty()) return invalidArgument("must not be empty").at(where + ".protocol");
+    info->metadata_exchange_protocol = mx->protocol();
   }
   if (proto.has_outlier_detection()) {
     info->outlier_detection = std::make_shared<const OutlierDetectionConfig>(

@@ -58,17 +58,21 @@ google::protobuf::Struct structFromWorkload(const PeerWorkloadMetadata& w) {
 }
 
 std::string encodePeerMetadataHeader(const PeerWorkloadMetadata& workload) {
-  const google::protobuf::Struct s = structFromWorkload(workload);
+  // Deterministic: every sidecar of a workload sends the same value (and peers' per-value caches
+  // hit).
+  return base64Encode(serializeDeterministic(structFromWorkload(workload)));
+}
+
+std::string serializeDeterministic(const google::protobuf::Message& message) {
   std::string bytes;
   {
-    // Deterministic: map fields sorted, so every sidecar of a workload sends the same value
-    // (and peers' per-value caches hit).
+    // The streams give back their unused buffer when they go.
     google::protobuf::io::StringOutputStream stream(&bytes);
     google::protobuf::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
-    s.SerializeToCodedStream(&coded);
+    message.SerializeToCodedStream(&coded);
   }
-  return base64Encode(bytes);
+  return bytes;
 }
 
 std::shared_ptr<const PeerWorkloadMetadata> decodePeerMetadataHeader(std::string_view value) {

@@ -38,6 +38,9 @@ std::string encodePeerMetadataHeader(const PeerWorkloadMetadata& workload);
 // Null when the value is not base64 of a Struct. Accepts missing padding.
 std::shared_ptr<const PeerWorkloadMetadata> decodePeerMetadataHeader(std::string_view value);
 
+// Protobuf's binary form with map entries sorted, so the same message always gives the same bytes.
+std::string serializeDeterministic(const google::protobuf::Message& message);
+
 std::string base64Encode(std::string_view bytes);
 std::optional<std::string> base64Decode(std::string_view text);
 

@@ -127,6 +127,11 @@ TcpProxySession::TcpProxySession(std::shared_ptr<const TcpProxyConfig> config,
   info_.start_time_monotonic = loop_.now();
   setDownstreamConnectionInfo(*downstream_, info_);
   downstream_->enableHalfClose(true);
+  // The exchange needs ALPN, so TLS; it is decided when the handshake is done.
+  if (!config_->metadata_exchange_protocol.empty() && downstream_->secure()) {
+    downstream_exchange_ = Exchange::kUndecided;
+  }
+  if (config_->istio_stats) stats_reporter_.emplace(config_->istio_stats);
   downstream_->setCallbacks(*downstream_callbacks_);
   if (config_->idle_timeout.count() > 0) {
     idle_timer_ = loop_.createTimer([this] {
@@ -197,11 +202,68 @@ void TcpProxySession::onUpstreamConnected() {
   if (const auto& od = cluster_->info()->outlier_detection) {
     upstream::reportLocalOrigin(*od, *upstream_host_, upstream::LocalOriginEvent::kSuccess);
   }
-  info_.upstream_local_address = upstream_->localAddress().asString();
+  setUpstreamConnectionInfo(*upstream_, info_);
+  const std::string& exchange = cluster_->info()->metadata_exchange_protocol;
+  if (!exchange.empty() && upstream_->negotiatedProtocol() == exchange) {
+    // Client side of Istio's exchange: ours first, then the server's comes back before its data.
+    network::Buffer ours;
+    ours.add(peer_metadata::localExchangeBytes());
+    upstream_->write(ours, false);
+    upstream_exchange_ = Exchange::kReading;
+  }
   downstream_->readDisable(false);
   if (early_data_.length() > 0 || early_end_stream_) {
     upstream_->write(early_data_, early_end_stream_);
   }
+  maybeReportOpen();
+}
+
+void TcpProxySession::startDownstreamExchange() {
+  if (downstream_exchange_ != Exchange::kUndecided) return;
+  if (downstream_->negotiatedProtocol() == config_->metadata_exchange_protocol) {
+    // Server side: ours goes out before any byte of the upstream's.
+    network::Buffer ours;
+    ours.add(peer_metadata::localExchangeBytes());
+    downstream_->write(ours, false);
+    downstream_exchange_ = Exchange::kReading;
+  } else {
+    downstream_exchange_ = Exchange::kOff;
+  }
+  if (held_upstream_.length() > 0 || held_upstream_end_) {
+    // What the upstream sent while the handshake ran.
+    const bool paused = held_upstream_.length() > 0;
+    network::Buffer held;
+    held.move(held_upstream_);
+    onUpstreamData(held, held_upstream_end_);
+    if (paused && upstream_ && !upstream_closed_) upstream_->readDisable(false);
+  }
+  maybeReportOpen();
+}
+
+bool TcpProxySession::readExchange(Exchange& exchange, peer_metadata::ExchangeReader& reader,
+                                   std::shared_ptr<const PeerWorkloadMetadata>& peer,
+                                   network::Buffer& data, bool end_stream) {
+  if (exchange != Exchange::kReading) return true;
+  network::Buffer rest;
+  if (reader.feed(data, rest) == peer_metadata::ExchangeReader::State::kReading) {
+    if (!end_stream) return false;
+    reader.giveUp(rest);  // the peer ended before its exchange did
+  }
+  exchange = Exchange::kSettled;
+  peer = reader.peer();
+  data.move(rest);
+  maybeReportOpen();
+  return data.length() > 0 || end_stream;
+}
+
+void TcpProxySession::maybeReportOpen() {
+  if (!stats_reporter_ || !upstream_connected_ || finished_) return;
+  if (downstream_exchange_ == Exchange::kUndecided || downstream_exchange_ == Exchange::kReading ||
+      upstream_exchange_ == Exchange::kReading) {
+    return;
+  }
+  setDownstreamConnectionInfo(*downstream_, info_);
+  stats_reporter_->onConnectionOpen(info_);
 }
 
 void TcpProxySession::onDownstreamData(network::Buffer& data, bool end_stream) {
@@ -217,6 +279,11 @@ void TcpProxySession::onDownstreamData(network::Buffer& data, bool end_stream) {
       }
     }
   }
+  startDownstreamExchange();
+  if (!readExchange(downstream_exchange_, downstream_reader_, info_.downstream_peer, data,
+                    end_stream)) {
+    return;
+  }
   resetIdleTimer();
   info_.bytes_received += data.length();
   config_->stats->downstream_cx_rx_bytes_total.inc(data.length());
@@ -229,6 +296,17 @@ void TcpProxySession::onDownstreamData(network::Buffer& data, bool end_stream) {
 }
 
 void TcpProxySession::onUpstreamData(network::Buffer& data, bool end_stream) {
+  if (!readExchange(upstream_exchange_, upstream_reader_, info_.upstream_peer, data, end_stream)) {
+    return;
+  }
+  if (downstream_exchange_ == Exchange::kUndecided) {
+    // Our exchange must reach the client before these bytes: hold them until its handshake is
+    // done (a server that speaks first can answer before that).
+    if (held_upstream_.length() == 0) upstream_->readDisable(true);
+    held_upstream_.move(data);
+    held_upstream_end_ = end_stream;
+    return;
+  }
   resetIdleTimer();
   info_.bytes_sent += data.length();
   config_->stats->downstream_cx_tx_bytes_total.inc(data.length());
@@ -236,7 +314,10 @@ void TcpProxySession::onUpstreamData(network::Buffer& data, bool end_stream) {
 }
 
 void TcpProxySession::onDownstreamEvent(network::ConnectionEvent event) {
-  if (event == network::ConnectionEvent::kConnected) return;
+  if (event == network::ConnectionEvent::kConnected) {
+    startDownstreamExchange();
+    return;
+  }
   downstream_closed_ = true;
   if (upstream_ && !upstream_closed_) {
     upstream_->close(event == network::ConnectionEvent::kRemoteClose
@@ -294,6 +375,7 @@ void TcpProxySession::finish() {
   info_.request_complete = info_.last_downstream_tx_byte_sent;  // the total, %DURATION%
   // The TLS handshake completes after the session starts; the peer is known by now.
   setDownstreamConnectionInfo(*downstream_, info_);
+  if (stats_reporter_) stats_reporter_->onConnectionClose(info_);
   for (const auto& log : config_->access_logs) log->log(info_);
   host_.onSessionClosed(*this);
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,8 @@
 #include "common/result.h"
 #include "proxy/accesslog/access_log.h"
 #include "proxy/accesslog/stream_info.h"
+#include "proxy/filters/istio_stats/istio_stats_filter.h"
+#include "proxy/filters/peer_metadata/tcp_exchange.h"
 #include "proxy/network/connection.h"
 #include "proxy/stats/scope.h"
 #include "proxy/upstream/cluster_manager.h"
@@ -49,6 +52,11 @@ struct TcpProxyConfig {
   // Network filters before the proxy that decide on the first bytes (envoy.filters.network.rbac):
   // a false closes the connection before any byte reaches the upstream.
   std::vector<std::function<bool(const network::Connection&)>> connection_checks;
+  // istio.metadata_exchange before the proxy: the ALPN protocol on which the downstream peer
+  // exchanges workload metadata (Istio's "istio-peer-exchange"); empty: no exchange.
+  std::string metadata_exchange_protocol;
+  // istio.stats before the proxy: Istio's TCP metrics for each session; null: none.
+  std::shared_ptr<const istio_stats::IstioStatsConfig> istio_stats;
   std::shared_ptr<stats::Scope> scope;
   std::unique_ptr<TcpProxyStats> stats;
 
@@ -92,6 +100,18 @@ class TcpProxySession : public network::DeferredDeletable {
   void onUpstreamEvent(network::ConnectionEvent event);
   void resetIdleTimer();
   void finish();
+  // The metadata exchange with the downstream (server side) starts on the first bytes either
+  // way, once TLS has negotiated its ALPN protocol.
+  void startDownstreamExchange();
+  // istio.stats: the session counts as opened once both exchanges are settled.
+  void maybeReportOpen();
+  // Istio's TCP metadata exchange on one side of the session.
+  enum class Exchange : uint8_t { kOff, kUndecided, kReading, kSettled };
+  // Takes a peer's exchange off the front of `data` while `exchange` is reading; false when
+  // nothing is left to pass on yet.
+  bool readExchange(Exchange& exchange, peer_metadata::ExchangeReader& reader,
+                    std::shared_ptr<const PeerWorkloadMetadata>& peer, network::Buffer& data,
+                    bool end_stream);
 
   std::shared_ptr<const TcpProxyConfig> config_;
   std::unique_ptr<network::Connection> downstream_;
@@ -105,9 +125,17 @@ class TcpProxySession : public network::DeferredDeletable {
   std::unique_ptr<UpstreamCallbacks> upstream_callbacks_;
   network::Buffer early_data_;  // downstream bytes that arrived before the upstream connected
   bool early_end_stream_ = false;
+  network::Buffer held_upstream_;  // upstream bytes waiting for the downstream exchange's start
+  bool held_upstream_end_ = false;
   std::unique_ptr<network::Timer> idle_timer_;
   std::unique_ptr<network::Timer> max_duration_timer_;
   StreamInfo info_;
+  // kOff where the exchange does not happen.
+  Exchange downstream_exchange_ = Exchange::kOff;
+  Exchange upstream_exchange_ = Exchange::kOff;
+  peer_metadata::ExchangeReader downstream_reader_;
+  peer_metadata::ExchangeReader upstream_reader_;
+  std::optional<istio_stats::TcpStatsReporter> stats_reporter_;
   uint32_t connect_attempts_ = 0;
   bool upstream_connected_ = false;
   bool downstream_closed_ = false;

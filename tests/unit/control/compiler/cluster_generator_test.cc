@@ -7,6 +7,7 @@
 #include "compiler_fixture.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "istio/proxy/tcp_metadata_exchange/config.pb.h"
 
 namespace sheave::control {
 namespace {
@@ -91,6 +92,12 @@ TEST(ClusterGeneratorTest, BookinfoWithoutRules) {
   EXPECT_EQ(t.retry_budget().min_retry_concurrency().value(), 3u);
   EXPECT_FALSE(reviews.has_outlier_detection());
   EXPECT_FALSE(reviews.has_transport_socket());
+  // Istio's TCP metadata exchange as a cluster filter (telemetry is on by default).
+  ASSERT_EQ(reviews.filters_size(), 1);
+  EXPECT_EQ(reviews.filters(0).name(), "istio.metadata_exchange");
+  envoy::tcp::metadataexchange::config::MetadataExchange mx;
+  ASSERT_TRUE(reviews.filters(0).typed_config().UnpackTo(&mx));
+  EXPECT_EQ(mx.protocol(), "istio-peer-exchange");
 
   // Auto mTLS in Istio's shape.
   ASSERT_EQ(reviews.transport_socket_matches_size(), 2);

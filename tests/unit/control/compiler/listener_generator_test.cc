@@ -110,14 +110,23 @@ HttpConnectionManager hcmOf(const FilterChain& chain) {
   return hcm;
 }
 
+// The chain's terminal tcp_proxy; what precedes it is Istio's TCP telemetry
+// (tcpFilterNames() checks the order where it matters).
 TcpProxy tcpOf(const FilterChain& chain) {
   TcpProxy tcp;
-  EXPECT_EQ(chain.filters_size(), 1);
+  EXPECT_GE(chain.filters_size(), 1);
   if (chain.filters_size() == 0) return tcp;
-  EXPECT_EQ(chain.filters(0).name(), "envoy.filters.network.tcp_proxy");
-  EXPECT_EQ(chain.filters(0).typed_config().type_url(), kTcpProxyType);
-  EXPECT_TRUE(chain.filters(0).typed_config().UnpackTo(&tcp));
+  const auto& last = chain.filters(chain.filters_size() - 1);
+  EXPECT_EQ(last.name(), "envoy.filters.network.tcp_proxy");
+  EXPECT_EQ(last.typed_config().type_url(), kTcpProxyType);
+  EXPECT_TRUE(last.typed_config().UnpackTo(&tcp));
   return tcp;
+}
+
+std::vector<std::string> tcpFilterNames(const FilterChain& chain) {
+  std::vector<std::string> out;
+  for (const auto& f : chain.filters()) out.push_back(f.name());
+  return out;
 }
 
 const FilterChain* chainNamed(const Listener& l, const std::string& name) {
@@ -282,6 +291,12 @@ TEST_F(ListenerGeneratorTest, OutboundTcpListenerOnVip) {
   TcpProxy tcp = tcpOf(l->filter_chains(0));
   EXPECT_EQ(tcp.cluster(), "outbound|5432||db.default.svc.cluster.local");
   EXPECT_EQ(tcp.stat_prefix(), "outbound|5432||db.default.svc.cluster.local");
+  // Istio's TCP metrics on the client side; the exchange itself is the cluster's filter.
+  EXPECT_THAT(tcpFilterNames(l->filter_chains(0)),
+              ElementsAre("istio.stats", "envoy.filters.network.tcp_proxy"));
+  ::stats::PluginConfig stats;
+  ASSERT_TRUE(l->filter_chains(0).filters(0).typed_config().UnpackTo(&stats));
+  EXPECT_TRUE(stats.disable_host_header_fallback());
 }
 
 TEST_F(ListenerGeneratorTest, UndeclaredProtocolIsSniffed) {
@@ -457,6 +472,11 @@ TEST_F(InboundTest, VirtualInboundChains) {
   const FilterChain& catchall_tcp = *chainNamed(*l, "virtualInbound");
   EXPECT_EQ(catchall_tcp.filter_chain_match().transport_protocol(), "raw_buffer");
   EXPECT_EQ(tcpOf(catchall_tcp).cluster(), "InboundPassthroughClusterIpv4");
+  // Istio's order on inbound TCP: the exchange first, the metrics just before the proxy.
+  EXPECT_THAT(tcpFilterNames(catchall_tcp), ElementsAre("istio.metadata_exchange", "istio.stats",
+                                                        "envoy.filters.network.tcp_proxy"));
+  EXPECT_EQ(catchall_tcp.filters(0).typed_config().type_url(),
+            "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange");
 
   const FilterChain& http = *chainNamed(*l, "0.0.0.0_9080");
   EXPECT_EQ(http.filter_chain_match().destination_port().value(), 9080u);

@@ -99,7 +99,9 @@ TEST_F(ListenerSecurityTest, StrictHasOnlyMtlsChains) {
   // The application's TLS travels inside mTLS as bytes (tcp_proxy), never
   // terminated by the sidecar.
   EXPECT_THAT(chainsFor(l, 8443), ElementsAre("tls mtls"));
-  EXPECT_EQ(firstChain(l, 8443, true)->filters(0).name(), "envoy.filters.network.tcp_proxy");
+  const FilterChain* app_tls = firstChain(l, 8443, true);
+  EXPECT_EQ(app_tls->filters(app_tls->filters_size() - 1).name(),
+            "envoy.filters.network.tcp_proxy");
   // Passthrough (undeclared ports): sniffed, mTLS only.
   EXPECT_THAT(chainsFor(l, 0),
               ElementsAre("tls istio-http/1.0,istio-http/1.1,istio-h2 mtls", "tls mtls"));
@@ -195,9 +197,12 @@ TEST_F(ListenerSecurityTest, SecurityFiltersAndPathNormalization) {
   EXPECT_TRUE(hcm.merge_slashes());
   EXPECT_EQ(hcm.path_with_escaped_slashes_action(), HttpConnectionManager::UNESCAPE_AND_FORWARD);
   const FilterChain* tcp = firstChain(l, 3306, true);
-  ASSERT_EQ(tcp->filters_size(), 2);
-  EXPECT_EQ(tcp->filters(0).name(), "envoy.filters.network.rbac");
-  EXPECT_EQ(tcp->filters(1).name(), "envoy.filters.network.tcp_proxy");
+  // Istio's order: the exchange before authorization (a denied caller is known), the metrics
+  // just before the proxy.
+  std::vector<std::string> tcp_names;
+  for (const auto& f : tcp->filters()) tcp_names.push_back(f.name());
+  EXPECT_THAT(tcp_names, ElementsAre("istio.metadata_exchange", "envoy.filters.network.rbac",
+                                     "istio.stats", "envoy.filters.network.tcp_proxy"));
 }
 
 TEST_F(ListenerSecurityTest, SetInboundSecurityFromConfig) {
