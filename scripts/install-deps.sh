@@ -19,6 +19,7 @@ packages=(
   iptables  # sheave up: transparent interception inside each workload's namespace
   python3-grpcio python3-protobuf
   python3-websockets  # WebSocket client and server for the upgrade tests
+  python3-yaml  # reads the CLI's -o yaml output in tests
 )
 
 missing=()

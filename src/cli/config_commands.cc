@@ -62,25 +62,62 @@ nlohmann::json toJson(const AnalysisMessage& m) {
   return j;
 }
 
-void printYaml(const std::vector<AnalysisMessage>& messages) {
-  YAML::Emitter out;
-  out << YAML::BeginSeq;
-  for (const auto& m : messages) {
+void emitYaml(const nlohmann::json& value, YAML::Emitter& out) {
+  if (value.is_object()) {
     out << YAML::BeginMap;
-    out << YAML::Key << "code" << YAML::Value << std::string(m.type->code);
-    out << YAML::Key << "name" << YAML::Value << std::string(m.type->name);
-    out << YAML::Key << "level" << YAML::Value << std::string(levelName(m.level()));
-    out << YAML::Key << "origin" << YAML::Value << m.resource.origin();
-    if (!m.resource.source.file.empty()) {
-      out << YAML::Key << "file" << YAML::Value << m.resource.source.file;
-      out << YAML::Key << "line" << YAML::Value << m.resource.source.line;
+    for (const auto& [key, item] : value.items()) {
+      out << YAML::Key << key << YAML::Value;
+      emitYaml(item, out);
     }
-    out << YAML::Key << "message" << YAML::Value << m.text;
-    out << YAML::Key << "documentationUrl" << YAML::Value << documentationUrl(*m.type);
     out << YAML::EndMap;
+  } else if (value.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& item : value) emitYaml(item, out);
+    out << YAML::EndSeq;
+  } else if (value.is_string()) {
+    out << value.get<std::string>();
+  } else if (value.is_boolean()) {
+    out << value.get<bool>();
+  } else if (value.is_number_integer()) {
+    out << value.get<int64_t>();
+  } else if (value.is_number()) {
+    out << value.get<double>();
+  } else {
+    out << YAML::Null;
   }
-  out << YAML::EndSeq;
-  std::cout << out.c_str() << "\n";
+}
+
+// -o json or -o yaml: the same document either way (nlohmann keeps keys sorted).
+void printStructured(const nlohmann::json& value, const std::string& format) {
+  if (format == "yaml") {
+    YAML::Emitter out;
+    emitYaml(value, out);
+    std::cout << out.c_str() << "\n";
+  } else {
+    std::cout << value.dump(2) << "\n";
+  }
+}
+
+bool structuredOutput(const std::string& format) { return format == "json" || format == "yaml"; }
+
+nlohmann::json toJson(const Explanation& e) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& step : e.steps) steps.push_back({{"title", step.title}, {"lines", step.lines}});
+  return {{"steps", steps}, {"status", e.status}, {"verdict", e.verdict}};
+}
+
+nlohmann::json toJson(const MeshDiff& diff) {
+  nlohmann::json proxies = nlohmann::json::array();
+  for (const auto& p : diff.proxies)
+    proxies.push_back({{"proxy", p.proxy}, {"changes", p.changes}});
+  nlohmann::json requests = nlohmann::json::array();
+  for (const auto& r : diff.requests) {
+    requests.push_back({{"request", r.request}, {"before", r.before}, {"after", r.after}});
+  }
+  return {{"proxies", proxies},
+          {"unchangedProxies", diff.unchanged_proxies},
+          {"requests", requests},
+          {"unchangedRequests", diff.unchanged_requests}};
 }
 
 struct LoadedMesh {
@@ -139,13 +176,17 @@ int runDescribe(const std::string& kind, const std::string& name,
   analyze_options.root_namespace = options.root_namespace;
   const auto messages = analyze(mesh->config, mesh->registry, analyze_options);
   AnalysisContext context(mesh->config, mesh->registry, analyze_options);
-  auto text = kind == "service" ? describeService(context, name, messages)
-                                : describeWorkload(context, name, messages);
-  if (!text.ok()) {
-    std::cerr << "sheave describe: " << text.error().message() << "\n";
+  auto described = kind == "service" ? describeService(context, name, messages)
+                                     : describeWorkload(context, name, messages);
+  if (!described.ok()) {
+    std::cerr << "sheave describe: " << described.error().message() << "\n";
     return 1;
   }
-  std::cout << *text;
+  if (structuredOutput(options.output)) {
+    printStructured(described->doc, options.output);
+  } else {
+    std::cout << described->text;
+  }
   return 0;
 }
 
@@ -209,7 +250,18 @@ int runExplain(const std::string& from, const std::string& url, const std::strin
     std::cerr << "sheave explain: " << explanation.error().message() << "\n";
     return 1;
   }
-  std::cout << formatExplanation(*explanation);
+  if (structuredOutput(options.output)) {
+    nlohmann::json doc = toJson(*explanation);
+    nlohmann::json header_map = nlohmann::json::object();
+    for (const auto& [name, value] : parsed_headers) header_map[name] = value;
+    doc["request"] = {{"from", source->metadata.name + "." + source->metadata.namespace_name},
+                      {"method", method},
+                      {"url", url},
+                      {"headers", header_map}};
+    printStructured(doc, options.output);
+  } else {
+    std::cout << formatExplanation(*explanation);
+  }
   return explanation->status == 200 ? 0 : 1;
 }
 
@@ -277,7 +329,12 @@ int runDiff(const std::vector<fs::path>& base, const std::vector<fs::path>& chan
     samples.push_back(std::move(sample).value());
   }
   for (auto& s : sampleRequests(**after)) samples.push_back(std::move(s));
-  std::cout << formatMeshDiff(diffMeshes(**before, **after, samples));
+  const MeshDiff diff = diffMeshes(**before, **after, samples);
+  if (structuredOutput(options.output)) {
+    printStructured(toJson(diff), options.output);
+  } else {
+    std::cout << formatMeshDiff(diff);
+  }
   return 0;
 }
 
@@ -308,12 +365,10 @@ int runAnalyze(const AnalyzeCommandOptions& options) {
     failed = failed || m.level() >= options.failure_threshold;
     if (m.level() >= options.output_threshold) shown.push_back(std::move(m));
   }
-  if (options.output == "json") {
+  if (structuredOutput(options.output)) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& m : shown) out.push_back(toJson(m));
-    std::cout << out.dump(2) << "\n";
-  } else if (options.output == "yaml") {
-    printYaml(shown);
+    printStructured(out, options.output);
   } else if (shown.empty()) {
     std::cout << "\u2714 No validation issues found when analyzing " << paths.front().string()
               << (paths.size() > 1 ? " and " + std::to_string(paths.size() - 1) + " more" : "")

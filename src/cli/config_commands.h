@@ -23,7 +23,8 @@ struct AnalyzeCommandOptions {
   // (from `sheave up`'s status file in state_dir).
   std::vector<std::filesystem::path> paths;
   std::filesystem::path state_dir = "/run/sheave";
-  std::string output = "log";  // log | json | yaml
+  // analyze: log | json | yaml; explain and diff: text | json | yaml.
+  std::string output = "log";
   Level output_threshold = Level::kInfo;
   Level failure_threshold = Level::kError;
   std::string root_namespace = "istio-system";

@@ -85,6 +85,9 @@ int main(int argc, char** argv) {
       ->required();
   describe_cmd->add_option("PATHS", describe_paths,
                            "YAML files or directories (default: the running mesh's)");
+  std::string describe_output = "text";
+  describe_cmd->add_option("-o,--output", describe_output, "text, json or yaml")
+      ->check(CLI::IsMember({"text", "json", "yaml"}));
 
   auto* explain_cmd = app.add_subcommand(
       "explain",
@@ -99,6 +102,9 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("-H,--header", explain_headers, "a header, \"name: value\"");
   explain_cmd->add_option("--config", explain_paths,
                           "YAML files or directories (default: the running mesh's)");
+  std::string explain_output = "text";
+  explain_cmd->add_option("-o,--output", explain_output, "text, json or yaml")
+      ->check(CLI::IsMember({"text", "json", "yaml"}));
 
   auto* diff_cmd = app.add_subcommand(
       "diff",
@@ -109,6 +115,9 @@ int main(int argc, char** argv) {
   diff_cmd->add_option("--base", diff_base, "the current configuration (default: running mesh)");
   diff_cmd->add_option("--request", diff_requests,
                        "a sample request, \"FROM METHOD URL [name=value]...\"");
+  std::string diff_output = "text";
+  diff_cmd->add_option("-o,--output", diff_output, "text, json or yaml")
+      ->check(CLI::IsMember({"text", "json", "yaml"}));
 
   auto* ps_cmd =
       app.add_subcommand("proxy-status",
@@ -145,17 +154,20 @@ int main(int argc, char** argv) {
     sheave::cli::AnalyzeCommandOptions d;
     for (const auto& p : describe_paths) d.paths.emplace_back(p);
     d.state_dir = state_dir;
+    d.output = describe_output;
     return sheave::cli::runDescribe(describe_kind == "pod" ? "pod" : "service", describe_name, d);
   }
   if (explain_cmd->parsed()) {
     sheave::cli::AnalyzeCommandOptions e;
     for (const auto& p : explain_paths) e.paths.emplace_back(p);
     e.state_dir = state_dir;
+    e.output = explain_output;
     return sheave::cli::runExplain(explain_from, explain_url, explain_method, explain_headers, e);
   }
   if (diff_cmd->parsed()) {
     sheave::cli::AnalyzeCommandOptions o;
     o.state_dir = state_dir;
+    o.output = diff_output;
     std::vector<std::filesystem::path> base(diff_base.begin(), diff_base.end());
     std::vector<std::filesystem::path> changed(diff_new.begin(), diff_new.end());
     return sheave::cli::runDiff(base, changed, diff_requests, o);

@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 import unittest
 
+import yaml
+
 from lib.proxy import REPO_ROOT
 
 TESTDATA = os.path.join(REPO_ROOT, "tests", "unit", "cli", "analyze", "testdata")
@@ -144,6 +146,24 @@ class DescribeCommandTest(unittest.TestCase):
         for v in ("v1", "v2", "v3"):
             self.assertRegex(p.stdout, r"reviews-%s-0\.default +app=reviews,version=%s +subsets: %s" % (v, v, v))
 
+    def test_json_and_yaml(self):
+        args = ("pod", "reviews-v2", BOOKINFO, os.path.join(SCENARIOS, "authorization.yaml"))
+        j = self.describe("-o", "json", *args)
+        self.assertEqual(j.returncode, 0, j.stderr)
+        doc = json.loads(j.stdout)
+        self.assertEqual(doc["pod"], "reviews-v2-0.default")
+        self.assertEqual(doc["identity"], "spiffe://cluster.local/ns/default/sa/bookinfo-reviews")
+        reviews = [s for s in doc["services"] if s["hostname"] == "reviews.default.svc.cluster.local"]
+        self.assertEqual(len(reviews), 1, doc["services"])
+        self.assertEqual(reviews[0]["destinationRule"]["matchingSubsets"], ["v2"])
+        viewer = [p for p in doc["authorizationPolicies"] if p["name"] == "reviews-viewer"]
+        self.assertEqual(len(viewer), 1, doc["authorizationPolicies"])
+        self.assertEqual(viewer[0]["action"], "ALLOW")
+        self.assertRegex(viewer[0]["source"], r"authorization\.yaml:\d+$")
+        self.assertEqual(yaml.safe_load(self.describe("-o", "yaml", *args).stdout), doc)
+        svc = json.loads(self.describe("-o", "json", "service", "reviews", BOOKINFO).stdout)
+        self.assertEqual(sorted(e["subsets"][0] for e in svc["endpoints"]), ["v1", "v2", "v3"])
+
     def test_unknown_names_list_what_exists(self):
         p = self.describe("pod", "nosuch", BOOKINFO)
         self.assertEqual(p.returncode, 1)
@@ -203,6 +223,31 @@ class ExplainCommandTest(unittest.TestCase):
                             configs=routes)
         self.assertIn("Verdict: allowed: reaches reviews-v1-0\n", curl.stdout)
 
+    def test_json_and_yaml_carry_the_same_walk(self):
+        args = ("--from", "productpage-v1", "-H", "End-User: jason", "http://reviews:9080/reviews/1")
+        text = self.explain(*args)
+        j = self.explain("-o", "json", *args)
+        self.assertEqual(j.returncode, 0, j.stderr)
+        doc = json.loads(j.stdout)
+        self.assertEqual(doc["status"], 200)
+        self.assertEqual(doc["request"], {"from": "productpage-v1-0.default", "method": "GET",
+                                          "url": "http://reviews:9080/reviews/1", "headers": {"end-user": "jason"}})
+        self.assertIn("Verdict: " + doc["verdict"] + "\n", text.stdout)
+        self.assertGreaterEqual(len(doc["steps"]), 4)
+        for step in doc["steps"]:
+            self.assertIn(step["title"] + "\n", text.stdout)
+            for line in step["lines"]:
+                self.assertIn("   " + line + "\n", text.stdout)
+        y = self.explain("-o", "yaml", *args)
+        self.assertEqual(y.returncode, 0, y.stderr)
+        self.assertEqual(yaml.safe_load(y.stdout), doc)
+        # A request that fails keeps its exit code in every format.
+        denied = self.explain("-o", "json", "--from", "reviews-v2", "http://ratings:9080/ratings/0",
+                              configs=[os.path.join(MISTAKES, "403-allow-never-reached.yaml")])
+        self.assertEqual(denied.returncode, 1)
+        self.assertEqual(json.loads(denied.stdout)["status"], 403)
+        self.assertNotEqual(self.explain("-o", "xml", *args).returncode, 0)
+
     def test_bad_input(self):
         p = self.explain("--from", "nosuch", "http://reviews:9080/")
         self.assertEqual(p.returncode, 1)
@@ -242,6 +287,18 @@ class DiffCommandTest(unittest.TestCase):
                       "    before: allowed: reaches reviews-v1-0, reviews-v2-0, reviews-v3-0\n"
                       "    after:  10%: no cluster: 503 NC; 90%: allowed: reaches reviews-v1-0\n", p.stdout)
         self.assertIn("ratings-v1 GET http://reviews:9080/x end-user: jason", p.stdout)
+
+    def test_json_and_yaml(self):
+        new = self.changed(os.path.join(MISTAKES, "503-canary-subset-not-defined.yaml"))
+        j = self.diff(new, "-o", "json")
+        self.assertEqual(j.returncode, 0, j.stderr)
+        doc = json.loads(j.stdout)
+        self.assertIn({"proxy": "productpage-v1-0.default", "changes": ["RDS 9080 changed"]}, doc["proxies"])
+        self.assertEqual(doc["unchangedProxies"], 1)
+        self.assertIn({"request": "productpage-v1 GET http://reviews:9080/reviews/0",
+                       "before": "allowed: reaches reviews-v1-0, reviews-v2-0, reviews-v3-0",
+                       "after": "10%: no cluster: 503 NC; 90%: allowed: reaches reviews-v1-0"}, doc["requests"])
+        self.assertEqual(yaml.safe_load(self.diff(new, "-o", "yaml").stdout), doc)
 
     def test_a_policy_changes_only_the_inbound_side(self):
         p = self.diff(self.changed(os.path.join(MISTAKES, "403-allow-never-reached.yaml")))

@@ -21,6 +21,16 @@ std::string ref(const Resource<Spec>& r) {
   return r.metadata.name + "." + r.metadata.namespace_name + " (" + line.toString() + ")";
 }
 
+// A resource in the -o json|yaml document: name, namespace and where it is written.
+template <typename Spec>
+nlohmann::json refJson(const Resource<Spec>& r) {
+  control::SourceLocation line = r.source;
+  line.column = 0;
+  return {{"name", r.metadata.name},
+          {"namespace", r.metadata.namespace_name},
+          {"source", line.toString()}};
+}
+
 const std::map<std::string, std::string>* selectorOf(
     const std::optional<control::WorkloadSelector>& s) {
   return s && !s->match_labels.empty() ? &s->match_labels : nullptr;
@@ -90,25 +100,35 @@ std::string vsLine(const Resource<control::VirtualService>& vs) {
 }
 
 void serviceBlock(const AnalysisContext& c, const Service& s, const AnalyzedWorkload* w,
-                  std::string& out) {
+                  std::string& out, nlohmann::json& doc) {
   control::SourceLocation line = s.source;
   line.column = 0;
   out += "Service: " + s.hostname + " (" + s.resource_name + "." + s.namespace_name + " " +
          line.toString() + ")\n";
   out += "   Address: " + (s.vip.empty() ? std::string("none") : s.vip) + "\n";
+  doc = {
+      {"hostname", s.hostname},    {"name", s.resource_name}, {"namespace", s.namespace_name},
+      {"source", line.toString()}, {"address", s.vip},        {"ports", nlohmann::json::array()}};
   for (const auto& p : s.ports) {
     out += "   Port: " + (p.name.empty() ? std::string("-") : p.name) + " " +
            std::to_string(p.port) + "/" + std::string(control::protocolName(p.protocol));
     if (p.target_port != 0) out += " targets port " + std::to_string(p.target_port);
     out += "\n";
+    doc["ports"].push_back({{"name", p.name},
+                            {"port", p.port},
+                            {"protocol", std::string(control::protocolName(p.protocol))},
+                            {"targetPort", p.target_port}});
   }
   const std::string client_ns = w != nullptr ? w->namespace_name : s.namespace_name;
   if (const auto* dr = c.destinationRuleFor(s, client_ns)) {
     out += "DestinationRule: " + ref(*dr) + "\n";
+    nlohmann::json dr_doc = refJson(*dr);
     std::string subsets;
+    dr_doc[w != nullptr ? "matchingSubsets" : "subsets"] = nlohmann::json::array();
     for (const auto& subset : dr->spec.subsets) {
       if (w == nullptr || labelsMatch(subset.labels, w->labels)) {
         subsets += (subsets.empty() ? "" : ", ") + subset.name;
+        dr_doc[w != nullptr ? "matchingSubsets" : "subsets"].push_back(subset.name);
       }
     }
     if (w != nullptr) {
@@ -117,31 +137,50 @@ void serviceBlock(const AnalysisContext& c, const Service& s, const AnalyzedWork
       out += "   Subsets: " + subsets + "\n";
     }
     const auto& tp = dr->spec.traffic_policy;
+    dr_doc["trafficPolicy"] = nlohmann::json::array();
     if (!tp) {
       out += "   No traffic policy\n";
     } else {
-      if (tp->tls) out += "   Traffic policy: tls\n";
-      if (tp->load_balancer) out += "   Traffic policy: loadBalancer\n";
-      if (tp->connection_pool) out += "   Traffic policy: connectionPool\n";
-      if (tp->outlier_detection) out += "   Traffic policy: outlierDetection\n";
+      for (const auto& [set, field] : {std::pair{tp->tls.has_value(), "tls"},
+                                       {tp->load_balancer.has_value(), "loadBalancer"},
+                                       {tp->connection_pool.has_value(), "connectionPool"},
+                                       {tp->outlier_detection.has_value(), "outlierDetection"}}) {
+        if (!set) continue;
+        out += std::string("   Traffic policy: ") + field + "\n";
+        dr_doc["trafficPolicy"].push_back(field);
+      }
     }
+    doc["destinationRule"] = dr_doc;
   } else {
     out += "DestinationRule: none\n";
+    doc["destinationRule"] = nullptr;
   }
   auto routes = routingTo(c, s);
   if (routes.empty()) {
     out += "VirtualService: none (the service's default route, round robin over all endpoints)\n";
   }
-  for (const auto* vs : routes) out += vsLine(*vs) + "\n";
+  doc["virtualServices"] = nlohmann::json::array();
+  for (const auto* vs : routes) {
+    out += vsLine(*vs) + "\n";
+    nlohmann::json vs_doc = refJson(*vs);
+    vs_doc["gateways"] = vs->spec.gateways;
+    doc["virtualServices"].push_back(vs_doc);
+  }
 }
 
 void messagesAbout(const std::set<std::string>& origins,
-                   const std::vector<AnalysisMessage>& messages, std::string& out) {
+                   const std::vector<AnalysisMessage>& messages, Description& d) {
   std::string lines;
+  d.doc["messages"] = nlohmann::json::array();
   for (const auto& m : messages) {
-    if (origins.count(m.resource.origin()) > 0) lines += "   " + m.toLogLine() + "\n";
+    if (origins.count(m.resource.origin()) == 0) continue;
+    lines += "   " + m.toLogLine() + "\n";
+    d.doc["messages"].push_back({{"code", std::string(m.type->code)},
+                                 {"level", std::string(levelName(m.level()))},
+                                 {"origin", m.resource.origin()},
+                                 {"message", m.text}});
   }
-  if (!lines.empty()) out += "--------------------\nAnalyzer messages:\n" + lines;
+  if (!lines.empty()) d.text += "--------------------\nAnalyzer messages:\n" + lines;
 }
 
 template <typename Spec>
@@ -151,7 +190,7 @@ std::string origin(const Resource<Spec>& r) {
 
 }  // namespace
 
-Result<std::string> describeWorkload(const AnalysisContext& c, std::string_view name,
+Result<Description> describeWorkload(const AnalysisContext& c, std::string_view name,
                                      const std::vector<AnalysisMessage>& messages) {
   const AnalyzedWorkload* w = nullptr;
   std::string available;
@@ -170,53 +209,76 @@ Result<std::string> describeWorkload(const AnalysisContext& c, std::string_view 
     return notFound("no workload named " + std::string(name) + "; there are: " + available);
   }
   std::set<std::string> origins;
-  std::string out = "Pod: " + w->name + "." + w->namespace_name + "\n";
-  if (w->local != nullptr) out += "   Workload: LocalWorkload " + ref(*w->local) + "\n";
-  if (w->local != nullptr) origins.insert(origin(*w->local));
-  out += "   Identity: " + control::spiffeIdentity(w->namespace_name, w->service_account) + "\n";
+  Description d;
+  std::string& out = d.text;
+  nlohmann::json& doc = d.doc;
+  const std::string identity = control::spiffeIdentity(w->namespace_name, w->service_account);
+  out = "Pod: " + w->name + "." + w->namespace_name + "\n";
+  doc = {{"pod", w->name + "." + w->namespace_name},
+         {"identity", identity},
+         {"address", w->address},
+         {"labels", w->labels}};
+  if (w->local != nullptr) {
+    out += "   Workload: LocalWorkload " + ref(*w->local) + "\n";
+    origins.insert(origin(*w->local));
+    doc["localWorkload"] = refJson(*w->local);
+  }
+  out += "   Identity: " + identity + "\n";
   if (!w->address.empty()) out += "   Address: " + w->address + "\n";
   out += "   Labels: " + formatLabels(w->labels) + "\n";
 
-  bool any_service = false;
+  doc["services"] = nlohmann::json::array();
   for (const auto& s : c.registry().services()) {
     const auto members = c.workloadsOf(s);
     if (std::find(members.begin(), members.end(), w) == members.end()) continue;
-    any_service = true;
     out += "--------------------\n";
-    serviceBlock(c, s, w, out);
+    nlohmann::json service_doc;
+    serviceBlock(c, s, w, out, service_doc);
+    doc["services"].push_back(std::move(service_doc));
     if (const auto* dr = c.destinationRuleFor(s, w->namespace_name)) origins.insert(origin(*dr));
     for (const auto* vs : routingTo(c, s)) origins.insert(origin(*vs));
   }
-  if (!any_service) out += "--------------------\nService: none selects this workload\n";
+  if (doc["services"].empty()) out += "--------------------\nService: none selects this workload\n";
 
   out += "--------------------\n";
   const auto mode = c.mtlsMode(*w);
   std::string decided = "mesh default";
+  nlohmann::json decided_doc = nullptr;
   for (const auto& pa : c.config().peer_authentications) {
     if (applies(c, selectorOf(pa.spec.selector), pa.metadata.namespace_name, *w)) {
       decided = "PeerAuthentication " + ref(pa);
+      decided_doc = refJson(pa);
       origins.insert(origin(pa));
     }
   }
   out += "Effective PeerAuthentication:\n   Workload mTLS mode: " + std::string(modeName(mode)) +
          " (" + decided + ")\n";
+  doc["mtls"] = {{"mode", std::string(modeName(mode))}, {"peerAuthentication", decided_doc}};
   std::string policies;
+  doc["authorizationPolicies"] = nlohmann::json::array();
   for (const auto& ap : c.config().authorization_policies) {
     if (!applies(c, selectorOf(ap.spec.selector), ap.metadata.namespace_name, *w)) continue;
     policies += "   " + std::string(actionName(ap.spec.action)) + " " + ref(ap) + ", " +
                 std::to_string(ap.spec.rules.size()) + " rule(s)\n";
+    nlohmann::json ap_doc = refJson(ap);
+    ap_doc["action"] = std::string(actionName(ap.spec.action));
+    ap_doc["rules"] = ap.spec.rules.size();
+    doc["authorizationPolicies"].push_back(std::move(ap_doc));
     origins.insert(origin(ap));
   }
   out += "AuthorizationPolicies:\n" +
          (policies.empty() ? std::string("   none (every request is allowed)\n") : policies);
   std::string ras;
+  doc["requestAuthentications"] = nlohmann::json::array();
   for (const auto& ra : c.config().request_authentications) {
     if (!applies(c, selectorOf(ra.spec.selector), ra.metadata.namespace_name, *w)) continue;
     ras += "   " + ref(ra) + "\n";
+    doc["requestAuthentications"].push_back(refJson(ra));
     origins.insert(origin(ra));
   }
   if (!ras.empty()) out += "RequestAuthentications:\n" + ras;
   std::string sidecar;
+  doc["sidecar"] = nullptr;
   for (const auto& sc : c.config().sidecars) {
     const auto* labels =
         sc.spec.workload_selector && !sc.spec.workload_selector->match_labels.empty()
@@ -224,6 +286,7 @@ Result<std::string> describeWorkload(const AnalysisContext& c, std::string_view 
             : nullptr;
     if (applies(c, labels, sc.metadata.namespace_name, *w) && sidecar.empty()) {
       sidecar = ref(sc);
+      doc["sidecar"] = refJson(sc);
       origins.insert(origin(sc));
     }
   }
@@ -231,17 +294,19 @@ Result<std::string> describeWorkload(const AnalysisContext& c, std::string_view 
          (sidecar.empty() ? std::string("none (the proxy receives every service of the mesh)")
                           : sidecar) +
          "\n";
+  doc["telemetries"] = nlohmann::json::array();
   for (const auto& t : c.config().telemetries) {
     if (applies(c, selectorOf(t.spec.selector), t.metadata.namespace_name, *w)) {
       out += "Telemetry: " + ref(t) + "\n";
+      doc["telemetries"].push_back(refJson(t));
       origins.insert(origin(t));
     }
   }
-  messagesAbout(origins, messages, out);
-  return out;
+  messagesAbout(origins, messages, d);
+  return d;
 }
 
-Result<std::string> describeService(const AnalysisContext& c, std::string_view name,
+Result<Description> describeService(const AnalysisContext& c, std::string_view name,
                                     const std::vector<AnalysisMessage>& messages) {
   std::string ns = "default";
   std::string host(name);
@@ -261,25 +326,37 @@ Result<std::string> describeService(const AnalysisContext& c, std::string_view n
     return notFound("no service named " + std::string(name) + "; there are: " + available);
   }
   std::set<std::string> origins;
-  std::string out;
-  serviceBlock(c, *s, nullptr, out);
+  Description d;
+  std::string& out = d.text;
+  serviceBlock(c, *s, nullptr, out, d.doc);
   if (const auto* dr = c.destinationRuleFor(*s, s->namespace_name)) origins.insert(origin(*dr));
   for (const auto* vs : routingTo(c, *s)) origins.insert(origin(*vs));
   out += "--------------------\nEndpoints:\n";
   const auto* dr = c.destinationRuleFor(*s, s->namespace_name);
   const auto& endpoints = c.registry().endpoints(s->hostname);
   if (endpoints.empty()) out += "   none: requests get 503 UH (no healthy upstream)\n";
+  d.doc["endpoints"] = nlohmann::json::array();
   for (const auto& e : endpoints) {
     std::string subsets;
+    nlohmann::json subset_names = nlohmann::json::array();
     if (dr != nullptr) {
       for (const auto& subset : dr->spec.subsets) {
-        if (labelsMatch(subset.labels, e.labels))
+        if (labelsMatch(subset.labels, e.labels)) {
           subsets += (subsets.empty() ? "" : ",") + subset.name;
+          subset_names.push_back(subset.name);
+        }
       }
     }
+    const std::string workload =
+        e.workload_name.empty() ? std::string() : e.workload_name + "." + e.namespace_name;
     out += "   " + e.address + ":" + std::to_string(e.port) + "  " +
-           (e.workload_name.empty() ? std::string("-") : e.workload_name + "." + e.namespace_name) +
-           "  " + formatLabels(e.labels) + (subsets.empty() ? "" : "  subsets: " + subsets) + "\n";
+           (workload.empty() ? std::string("-") : workload) + "  " + formatLabels(e.labels) +
+           (subsets.empty() ? "" : "  subsets: " + subsets) + "\n";
+    d.doc["endpoints"].push_back({{"address", e.address},
+                                  {"port", e.port},
+                                  {"workload", workload},
+                                  {"labels", e.labels},
+                                  {"subsets", subset_names}});
   }
   for (const auto* w : c.workloadsOf(*s)) {
     for (const auto& pa : c.config().peer_authentications) {
@@ -294,14 +371,16 @@ Result<std::string> describeService(const AnalysisContext& c, std::string_view n
     }
   }
   std::string policies;
+  d.doc["workloadPolicies"] = nlohmann::json::array();
   for (const auto& o : origins) {
     if (o.rfind("PeerAuthentication", 0) == 0 || o.rfind("AuthorizationPolicy", 0) == 0) {
       policies += "   " + o + "\n";
+      d.doc["workloadPolicies"].push_back(o);
     }
   }
   if (!policies.empty()) out += "--------------------\nPolicies on its workloads:\n" + policies;
-  messagesAbout(origins, messages, out);
-  return out;
+  messagesAbout(origins, messages, d);
+  return d;
 }
 
 }  // namespace sheave::cli

@@ -133,8 +133,9 @@ TEST(DescribeTest, WorkloadShowsServicesPoliciesAndMessages) {
   Loaded mesh = load(kTestData / "ist0113_mtls_conflict.yaml");
   AnalysisContext context(mesh.config, mesh.registry, AnalyzeOptions{});
   auto messages = analyze(mesh.config, mesh.registry);
-  auto text = describeWorkload(context, "ratings-1", messages);
-  ASSERT_TRUE(text.ok()) << text.error().message();
+  auto described = describeWorkload(context, "ratings-1", messages);
+  ASSERT_TRUE(described.ok()) << described.error().message();
+  const std::string* text = &described->text;
   EXPECT_NE(text->find("Pod: ratings-1.default"), std::string::npos) << *text;
   EXPECT_NE(text->find("Identity: spiffe://cluster.local/ns/default/sa/default"),
             std::string::npos);
@@ -147,6 +148,18 @@ TEST(DescribeTest, WorkloadShowsServicesPoliciesAndMessages) {
             std::string::npos)
       << *text;
   EXPECT_NE(text->find("Error [IST0113]"), std::string::npos) << *text;
+  // The same facts as a document (-o json|yaml).
+  const nlohmann::json& doc = described->doc;
+  EXPECT_EQ(doc["pod"], "ratings-1.default");
+  EXPECT_EQ(doc["identity"], "spiffe://cluster.local/ns/default/sa/default");
+  ASSERT_EQ(doc["services"].size(), 1U);
+  EXPECT_EQ(doc["services"][0]["hostname"], "ratings.default.svc.cluster.local");
+  EXPECT_EQ(doc["services"][0]["destinationRule"]["name"], "ratings");
+  EXPECT_EQ(doc["mtls"]["mode"], "STRICT");
+  EXPECT_EQ(doc["mtls"]["peerAuthentication"]["namespace"], "istio-system");
+  bool has_ist0113 = false;
+  for (const auto& m : doc["messages"]) has_ist0113 = has_ist0113 || m["code"] == "IST0113";
+  EXPECT_TRUE(has_ist0113) << doc.dump(2);
   auto missing = describeWorkload(context, "nosuch", messages);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message().find("ratings-1.default"), std::string::npos);
@@ -157,13 +170,22 @@ TEST(DescribeTest, ServiceShowsEndpointsWithTheirSubsets) {
   // command's expansion, which the integration test covers).
   Loaded mesh = load(kTestData / "ist0173_subset_no_pods.yaml");
   AnalysisContext context(mesh.config, mesh.registry, AnalyzeOptions{});
-  auto text = describeService(context, "reviews", analyze(mesh.config, mesh.registry));
-  ASSERT_TRUE(text.ok()) << text.error().message();
+  auto described = describeService(context, "reviews", analyze(mesh.config, mesh.registry));
+  ASSERT_TRUE(described.ok()) << described.error().message();
+  const std::string* text = &described->text;
   EXPECT_NE(text->find("198.18.0.20:9080  reviews-v1.default  app=reviews,version=v1  subsets: v1"),
             std::string::npos)
       << *text;
   EXPECT_NE(text->find("Subsets: v1, v4"), std::string::npos) << *text;
   EXPECT_NE(text->find("[IST0173]"), std::string::npos) << *text;
+  const nlohmann::json& doc = described->doc;
+  EXPECT_EQ(doc["destinationRule"]["subsets"], nlohmann::json::array({"v1", "v4"}));
+  bool v1_endpoint = false;
+  for (const auto& e : doc["endpoints"]) {
+    v1_endpoint = v1_endpoint || (e["address"] == "198.18.0.20" && e["port"] == 9080 &&
+                                  e["subsets"] == nlohmann::json::array({"v1"}));
+  }
+  EXPECT_TRUE(v1_endpoint) << doc.dump(2);
   EXPECT_FALSE(describeService(context, "nosuch", {}).ok());
 }
 
