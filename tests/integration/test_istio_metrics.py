@@ -186,6 +186,9 @@ class IstioMetricsTest(ProxyTestCase):
         self.assertEqual(value, N_HTTP)
         self.assertEqual(labels["reporter"], "source")
         self.assertEqual(labels["source_workload"], "productpage-v1")
+        # Principals from the mTLS certificates of the upstream connection: ours and the server's.
+        self.assertEqual(labels["source_principal"], CLIENT_ID)
+        self.assertEqual(labels["destination_principal"], SERVER_ID)
         self.assertEqual(labels["destination_workload"], "reviews-v2")
         self.assertEqual(labels["destination_app"], "reviews")
         self.assertEqual(labels["destination_version"], "v2")

@@ -49,6 +49,8 @@ enum class Command {
   kDownstreamPeerUriSan,
   kDownstreamPeerSubject,
   kDownstreamLocalUriSan,
+  kUpstreamPeerUriSan,
+  kUpstreamLocalUriSan,
   kRouteName,
   kProtocol,
   kUpstreamRequestAttemptCount,
@@ -104,6 +106,8 @@ constexpr CommandSpec kCommands[] = {
     {"DOWNSTREAM_PEER_URI_SAN", Command::kDownstreamPeerUriSan, Params::kNone},
     {"DOWNSTREAM_PEER_SUBJECT", Command::kDownstreamPeerSubject, Params::kNone},
     {"DOWNSTREAM_LOCAL_URI_SAN", Command::kDownstreamLocalUriSan, Params::kNone},
+    {"UPSTREAM_PEER_URI_SAN", Command::kUpstreamPeerUriSan, Params::kNone},
+    {"UPSTREAM_LOCAL_URI_SAN", Command::kUpstreamLocalUriSan, Params::kNone},
     {"ROUTE_NAME", Command::kRouteName, Params::kNone},
     {"PROTOCOL", Command::kProtocol, Params::kNone},
     {"UPSTREAM_REQUEST_ATTEMPT_COUNT", Command::kUpstreamRequestAttemptCount, Params::kNone},
@@ -400,6 +404,12 @@ void evaluate(const Operator& op, const StreamInfo& info, FieldValue& v) {
       break;
     case Command::kDownstreamLocalUriSan:
       v.setString(info.downstream_local_uri_san);
+      break;
+    case Command::kUpstreamPeerUriSan:
+      v.setString(info.upstream_peer_uri_san);
+      break;
+    case Command::kUpstreamLocalUriSan:
+      v.setString(info.upstream_local_uri_san);
       break;
     case Command::kRouteName:
       v.setString(info.route_name);

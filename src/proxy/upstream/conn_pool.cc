@@ -184,7 +184,7 @@ class Http1ConnPool::ActiveClient : public network::ConnectionCallbacks,
     connection_->readDisable(disable);
   }
   bool reusedConnection() const override { return reused_; }
-  std::string localAddress() const override { return connection_->localAddress().asString(); }
+  const network::Connection& connection() const override { return *connection_; }
 
   // network::ConnectionCallbacks
   void onData(network::Buffer& data, bool end_stream) override {

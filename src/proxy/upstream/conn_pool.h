@@ -57,7 +57,8 @@ class RequestEncoder {
   virtual void readDisable(bool disable) = 0;
   // True when the connection already carried earlier requests.
   virtual bool reusedConnection() const = 0;
-  virtual std::string localAddress() const = 0;
+  // The upstream connection the stream is on: its addresses and, over TLS, the certificates.
+  virtual const network::Connection& connection() const = 0;
 };
 
 enum class PoolFailureReason { kOverflow, kConnectionFailure, kTimeout };

@@ -78,7 +78,7 @@ class Http2ConnPool::ActiveClient : public network::ConnectionCallbacks,
   State state() const { return state_; }
   bool secure() const { return secure_; }
   http2::ClientConnection& codec() { return *codec_; }
-  std::string localAddress() const { return network_->localAddress().asString(); }
+  const network::Connection& connection() const { return *network_; }
   size_t streamCount() const { return streams_.size(); }
 
   // Streams this connection may still take now.
@@ -341,7 +341,7 @@ class Http2ConnPool::ActiveStream : public RequestEncoder,
   }
 
   bool reusedConnection() const override { return reused_; }
-  std::string localAddress() const override { return client_.localAddress(); }
+  const network::Connection& connection() const override { return client_.connection(); }
 
   // http2::StreamCallbacks
   void onHeaders(HeaderMap&& headers, bool end_stream) override {

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/logging.h"
+#include "proxy/accesslog/downstream_connection_info.h"
 #include "proxy/filters/router/shadow_request.h"
 #include "proxy/grpc/status.h"
 #include "proxy/network/connection.h"
@@ -138,7 +139,8 @@ class Router::UpstreamRequest : public upstream::ResponseDecoder, public upstrea
       upstream::reportLocalOrigin(*od, *host, upstream::LocalOriginEvent::kSuccess);
     }
     auto& info = parent_.callbacks_->streamInfo();
-    info.upstream_local_address = encoder.localAddress();
+    // The upstream's certificate (Istio's destination_principal on the client side) and ours.
+    setUpstreamConnectionInfo(encoder.connection(), info);
     if (per_try_timer_) per_try_timer_->enable(parent_.per_try_timeout_);
     Router& router = parent_;
     const bool has_body = router.buffer_body_for_retry_ ? router.retry_body_.length() > 0

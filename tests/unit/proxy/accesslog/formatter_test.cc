@@ -106,6 +106,8 @@ TEST_F(FormatterTest, EveryStreamInfoOperator) {
   info_.downstream_direct_remote_address = "127.0.0.1:5556";
   info_.requested_server_name = "reviews.default";
   info_.downstream_peer_uri_san = "spiffe://cluster.local/ns/default/sa/productpage";
+  info_.upstream_peer_uri_san = "spiffe://cluster.local/ns/default/sa/reviews";
+  info_.upstream_local_uri_san = "spiffe://cluster.local/ns/default/sa/productpage";
   info_.downstream_peer_subject = "CN=productpage";
   info_.attempt_count = 2;
   info_.connection_id = 17;
@@ -139,6 +141,8 @@ TEST_F(FormatterTest, EveryStreamInfoOperator) {
       {"%DOWNSTREAM_PEER_URI_SAN%", "spiffe://cluster.local/ns/default/sa/productpage"},
       {"%DOWNSTREAM_PEER_SUBJECT%", "CN=productpage"},
       {"%DOWNSTREAM_LOCAL_URI_SAN%", "-"},
+      {"%UPSTREAM_PEER_URI_SAN%", "spiffe://cluster.local/ns/default/sa/reviews"},
+      {"%UPSTREAM_LOCAL_URI_SAN%", "spiffe://cluster.local/ns/default/sa/productpage"},
       {"%ROUTE_NAME%", "default"},
       {"%PROTOCOL%", "HTTP/1.1"},
       {"%UPSTREAM_REQUEST_ATTEMPT_COUNT%", "2"},
