@@ -14,7 +14,9 @@ Real peers: the WebSocket client and server are python3-websockets (RFC 6455 han
 
 import asyncio
 import http.client
+import os
 import socket
+import tempfile
 import threading
 import unittest
 
@@ -22,7 +24,9 @@ import websockets
 import websockets.exceptions
 
 from lib import proxy as P
+from lib import xds
 from lib.base import ProxyTestCase
+from lib.control import ControlPlaneTestCase, control_binary
 
 
 class WebSocketServer:
@@ -278,6 +282,78 @@ class WebSocketTest(ProxyTestCase):
         data = s.recv(4096)
         s.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 403 "), data[:100])
+
+
+MESH_YAML = """
+apiVersion: v1
+kind: Service
+metadata: {{name: chat, namespace: default}}
+spec:
+  selector: {{app: chat}}
+  ports:
+  - {{name: http-ws, port: {port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: chat-v1, namespace: default}}
+spec:
+  address: 127.0.0.1
+  labels: {{app: chat}}
+  ports: {{http-ws: {ws_port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: chat, namespace: default}}
+spec:
+  host: chat
+  trafficPolicy:
+    tls: {{mode: DISABLE}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: default, namespace: default}}
+spec:
+  egress:
+  - port: {{number: {port}, protocol: HTTP, name: http-ws}}
+    bind: 127.0.0.1
+    captureMode: NONE
+    hosts: ["./*"]
+"""
+
+
+class MeshWebSocketTest(ControlPlaneTestCase):
+    """The configuration sheave-control compiles from Istio YAML lets WebSockets through, as istiod's does
+    (upgrade_configs websocket on every HTTP connection manager)."""
+
+    @classmethod
+    def setUpWorld(cls):
+        if not os.path.exists(control_binary()):
+            raise unittest.SkipTest("sheave-control not built")
+        cls.ws = WebSocketServer().start()
+        cls.port = P.free_port()
+        cls.dir = tempfile.mkdtemp(prefix="sheave-mesh-ws-")
+        with open(os.path.join(cls.dir, "mesh.yaml"), "w") as f:
+            f.write(MESH_YAML.format(port=cls.port, ws_port=cls.ws.port))
+        cls.start_control(cls.dir)
+        node = "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local"
+        cls.sidecar = cls.start_proxy(xds.ads_bootstrap(node, cls.control.xds_port, P.free_port()))
+        if not P.wait_until(lambda: P.port_accepts(cls.port), 10.0):
+            raise AssertionError("egress listener never came up:\n" + cls.sidecar.stderr()[-3000:])
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.ws.stop()
+
+    def test_websocket_through_the_compiled_config(self):
+        async def talk():
+            # The Host header names the service; the socket goes to the sidecar's egress port.
+            async with websockets.connect("ws://chat:%d/room" % self.port, host="127.0.0.1", port=self.port) as ws:
+                await ws.send("through the mesh")
+                return await ws.recv()
+
+        self.assertEqual(run(talk()), "through the mesh")
+        self.assertEqual(self.ws.handshakes[-1][0], "/room")
 
 
 class UpgradeConfigErrorsTest(ProxyTestCase):
