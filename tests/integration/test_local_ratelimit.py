@@ -49,7 +49,8 @@ class LocalRateLimitTest(ProxyTestCase):
         routes = [
             limited_route("/route-limited", limit("route_limiter", 2)),
             limited_route("/refill", limit("refill_limiter", 2, fill="0.5s", per_fill=1)),
-            limited_route("/shadow", limit("shadow_limiter", 1, enforced=NONE)),
+            limited_route("/shadow", limit("shadow_limiter", 1, enforced=NONE, request_headers_to_add_when_not_enforced=[
+                {"header": {"key": "x-local-ratelimited", "value": "shadow"}}])),
             limited_route("/teapot", limit("teapot_limiter", 1, status={"code": 418})),
             limited_route("/per-user", per_user, rate_limits=[
                 {"actions": [{"request_headers": {"header_name": "x-user", "descriptor_key": "user"}}]}]),
@@ -101,6 +102,9 @@ class LocalRateLimitTest(ProxyTestCase):
         self.assertEqual([P.get(self.port, "/shadow").status for _ in range(3)], [200] * 3)
         self.assertEqual(self.proxy.stat("shadow_limiter.http_local_rate_limit.rate_limited"), 2)
         self.assertEqual(self.proxy.stat("shadow_limiter.http_local_rate_limit.enforced"), 0)
+        # request_headers_to_add_when_not_enforced: only the two over the limit carry the mark.
+        marks = [dict(h).get("x-local-ratelimited") for _, path, h in self.up.requests() if path == "/shadow"]
+        self.assertEqual(marks, [None, "shadow", "shadow"])
 
     def test_custom_status(self):
         self.assertEqual([P.get(self.port, "/teapot").status for _ in range(2)], [200, 418])

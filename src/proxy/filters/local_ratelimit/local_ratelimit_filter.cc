@@ -105,9 +105,10 @@ Result<std::shared_ptr<const LocalRateLimitSettings>> LocalRateLimitSettings::cr
     SHEAVE_ASSIGN_OR_RETURN(s->filter_enforced,
                             runtimeFraction(proto.filter_enforced(), "filter_enforced"));
   }
-  if (proto.request_headers_to_add_when_not_enforced_size() > 0) {
-    return invalidArgument("request_headers_to_add_when_not_enforced: is not supported");
-  }
+  SHEAVE_ASSIGN_OR_RETURN(
+      s->request_headers_to_add_when_not_enforced,
+      HeaderMutations::create(proto.request_headers_to_add_when_not_enforced(), {},
+                              "request_headers_to_add_when_not_enforced", ""));
   if (proto.local_rate_limit_per_downstream_connection()) {
     return invalidArgument("local_rate_limit_per_downstream_connection: is not supported");
   }
@@ -209,6 +210,8 @@ http::FilterHeadersStatus LocalRateLimitFilter::decodeHeaders(HeaderMap& headers
   }
   stats.rate_limited.inc();
   if (!settings_->filter_enforced.enabled(random.next())) {
+    // Shadow mode: the request goes on, marked for the upstream.
+    settings_->request_headers_to_add_when_not_enforced.apply(headers);
     return http::FilterHeadersStatus::kContinue;
   }
   stats.enforced.inc();

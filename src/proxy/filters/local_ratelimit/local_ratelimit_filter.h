@@ -68,6 +68,8 @@ struct LocalRateLimitSettings : RouteSpecificFilterConfig {
   Fraction filter_enabled;              // default 0%: nothing is limited
   Fraction filter_enforced;             // default 0%: limited requests only counted
   HeaderMutations response_headers_to_add;
+  // Added to a request over the limit that is let through (filter_enforced said no).
+  HeaderMutations request_headers_to_add_when_not_enforced;
   struct Descriptor {
     RateLimitDescriptor entries;
     std::shared_ptr<TokenBucket> bucket;
