@@ -243,6 +243,9 @@ class ConnectionManager::ActiveStream : public StreamDecoderFilterCallbacks,
       data.drain(data.length());
     } else {
       info_.bytes_sent += data.length();
+      for (auto it = encoder_filters_.rbegin(); it != encoder_filters_.rend(); ++it) {
+        (*it)->encodeData(data, end_stream);
+      }
       encoder_->encodeData(data, end_stream);
     }
     if (end_stream) onResponseComplete();

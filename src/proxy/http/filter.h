@@ -115,13 +115,15 @@ class PassThroughDecoding : public Base {
 // The response side of a filter: sees the response headers on their way to
 // the client, filters in reverse chain order (as Envoy runs encoder filters),
 // before the connection manager adds date, server and framing. Local replies
-// pass through it too. Headers only so far, and only kContinue: what filters
-// that decorate responses (CORS) need; body and trailers come when a filter
-// needs them.
+// pass through it too. Headers may be changed (only kContinue so far); the
+// body is observed as it streams (what filters that decorate or count
+// responses need: CORS, rate limit headers, Istio's gRPC message counts).
 class StreamEncoderFilter {
  public:
   virtual ~StreamEncoderFilter() = default;
   virtual FilterHeadersStatus encodeHeaders(HeaderMap& headers, bool end_stream) = 0;
+  // Each piece of the response body, before it is framed for the client.
+  virtual void encodeData(const network::Buffer& /*data*/, bool /*end_stream*/) {}
 };
 
 // A filter on both paths, owned once by the stream.

@@ -378,14 +378,16 @@ http::FilterHeadersStatus IstioStatsFilter::decodeHeaders(HeaderMap& headers, bo
 }
 
 http::FilterDataStatus IstioStatsFilter::decodeData(network::Buffer& data, bool) {
-  if (grpc_ && !config_->drop_request_messages) countGrpcFrames(data);
+  if (grpc_ && !config_->drop_request_messages) request_messages_.add(data);
   return http::FilterDataStatus::kContinue;
 }
 
-void IstioStatsFilter::countGrpcFrames(network::Buffer& data) {
-  // Walks the length-prefixed messages (1 flag byte, 4 length bytes, body)
-  // without copying the body.
-  std::string bytes = data.toString();
+void IstioStatsFilter::encodeData(const network::Buffer& data, bool) {
+  if (grpc_ && !config_->drop_response_messages) response_messages_.add(data);
+}
+
+void GrpcMessageCounter::add(const network::Buffer& data) {
+  const std::string bytes = data.toString();
   size_t i = 0;
   while (i < bytes.size()) {
     if (frame_remaining_ > 0) {
@@ -397,7 +399,7 @@ void IstioStatsFilter::countGrpcFrames(network::Buffer& data) {
     prefix_[prefix_have_++] = static_cast<uint8_t>(bytes[i++]);
     if (prefix_have_ == prefix_.size()) {
       prefix_have_ = 0;
-      ++request_messages_;
+      ++messages_;
       frame_remaining_ = (uint64_t{prefix_[1]} << 24) | (uint64_t{prefix_[2]} << 16) |
                          (uint64_t{prefix_[3]} << 8) | uint64_t{prefix_[4]};
     }
@@ -424,7 +426,10 @@ void IstioStatsFilter::onDestroy() {
   if (!config_->drop_request_bytes) m.request_bytes->record(values, info.bytes_received);
   if (!config_->drop_response_bytes) m.response_bytes->record(values, info.bytes_sent);
   if (grpc_ && !config_->drop_request_messages) {
-    m.request_messages_total->inc(values, request_messages_);
+    m.request_messages_total->inc(values, request_messages_.messages());
+  }
+  if (grpc_ && !config_->drop_response_messages) {
+    m.response_messages_total->inc(values, response_messages_.messages());
   }
 }
 
@@ -477,7 +482,7 @@ void registerIstioStatsFilter(http::FilterRegistry& registry) {
                                                context.stat_prefix);
         if (!config.ok()) return std::move(config).error();
         return http::FilterFactoryCb([config = *config](http::FilterChainBuilder& builder) {
-          builder.addDecoderFilter(std::make_unique<IstioStatsFilter>(config));
+          builder.addStreamFilter(std::make_unique<IstioStatsFilter>(config));
         });
       });
 }

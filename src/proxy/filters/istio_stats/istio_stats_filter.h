@@ -101,10 +101,24 @@ struct LabelValues {
 void fillHttpLabels(const IstioStatsConfig& config, const StreamInfo& info, bool grpc,
                     LabelValues& out);
 
+// Counts gRPC's length-prefixed messages (1 flag byte, 4 length bytes, body)
+// in a byte stream however it is cut, without copying the bodies.
+class GrpcMessageCounter {
+ public:
+  void add(const network::Buffer& data);
+  uint64_t messages() const { return messages_; }
+
+ private:
+  uint64_t messages_ = 0;
+  uint64_t frame_remaining_ = 0;  // bytes still to skip of the current message
+  uint8_t prefix_have_ = 0;       // bytes of the 5-byte prefix read so far
+  std::array<uint8_t, 5> prefix_{};
+};
+
 // istio.stats for HTTP: records istio_requests_total, the duration and size
-// histograms and, for gRPC, istio_request_messages_total once per stream, when
-// it ends.
-class IstioStatsFilter : public http::StreamDecoderFilter {
+// histograms and, for gRPC, istio_request_messages_total and
+// istio_response_messages_total once per stream, when it ends.
+class IstioStatsFilter : public http::StreamFilter {
  public:
   explicit IstioStatsFilter(std::shared_ptr<const IstioStatsConfig> config)
       : config_(std::move(config)) {}
@@ -117,21 +131,19 @@ class IstioStatsFilter : public http::StreamDecoderFilter {
   http::FilterTrailersStatus decodeTrailers(HeaderMap&) override {
     return http::FilterTrailersStatus::kContinue;
   }
+  http::FilterHeadersStatus encodeHeaders(HeaderMap&, bool) override {
+    return http::FilterHeadersStatus::kContinue;
+  }
+  void encodeData(const network::Buffer& data, bool end_stream) override;
   void onDestroy() override;
 
  private:
-  void countGrpcFrames(network::Buffer& data);
-
   std::shared_ptr<const IstioStatsConfig> config_;
   http::StreamDecoderFilterCallbacks* callbacks_ = nullptr;
   bool grpc_ = false;
   bool reported_ = false;
-  uint64_t request_messages_ = 0;
-  // gRPC length-prefixed framing across data chunks: bytes still to skip of
-  // the current message, and the 5-byte prefix being read.
-  uint64_t frame_remaining_ = 0;
-  uint8_t prefix_have_ = 0;
-  std::array<uint8_t, 5> prefix_{};
+  GrpcMessageCounter request_messages_;
+  GrpcMessageCounter response_messages_;
 };
 
 // The TCP half of istio.stats (Istio's network filter): opened/closed

@@ -44,7 +44,7 @@ class IstioStatsTest : public ::testing::Test {
   }
   // Runs one request through a filter and ends the stream.
   void run(const std::shared_ptr<const IstioStatsConfig>& c, const std::string& content_type = "",
-           std::string grpc_body = "") {
+           std::string grpc_body = "", const std::vector<std::string>& response_chunks = {}) {
     IstioStatsFilter filter(c);
     filter.setDecoderFilterCallbacks(callbacks_);
     HeaderMap req;
@@ -58,6 +58,11 @@ class IstioStatsTest : public ::testing::Test {
       network::Buffer b;
       b.add(grpc_body);
       filter.decodeData(b, true);
+    }
+    for (size_t i = 0; i < response_chunks.size(); ++i) {
+      network::Buffer b;
+      b.add(response_chunks[i]);
+      filter.encodeData(b, i + 1 == response_chunks.size());
     }
     filter.onDestroy();
     filter.onDestroy();  // once only
@@ -162,6 +167,21 @@ TEST_F(IstioStatsTest, GrpcStatusAndRequestMessages) {
       << out;
   EXPECT_NE(out.find("istio_request_messages_total{"), std::string::npos);
   EXPECT_NE(out.find("connection_security_policy=\"none\"} 2\n"), std::string::npos) << out;
+}
+
+// istio_response_messages_total counts the response's gRPC messages however the
+// body is cut (a prefix split across chunks, several messages in one).
+TEST_F(IstioStatsTest, ResponseMessagesOfAStream) {
+  auto c = config("inbound_0.0.0.0_50051");
+  callbacks_.info.response_code = 200;
+  const std::string three("\0\0\0\0\2hi\0\0\0\0\0\0\0\0\0\4abcd", 21);
+  run(c, "application/grpc", std::string("\0\0\0\0\0", 5),
+      {three.substr(0, 2), three.substr(2, 9), three.substr(11)});
+  const std::string out = prometheus(*store_);
+  const size_t at = out.find("istio_response_messages_total{");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string line = out.substr(at, out.find('\n', at) - at);
+  EXPECT_TRUE(line.ends_with("} 3")) << line;
 }
 
 TEST_F(IstioStatsTest, DropOverrideAndUnsupportedOverrides) {
