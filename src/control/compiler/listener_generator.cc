@@ -568,7 +568,7 @@ class OutboundBuilder {
       auto* chain = l.mutable_default_filter_chain();
       chain->set_name(std::string(kPassthroughFilterChainName));
       chain->mutable_filter_chain_match();
-      *chain->add_filters() = catchAllFilter();
+      addCatchAllFilters(*chain);
     }
     return l;
   }
@@ -588,9 +588,12 @@ class OutboundBuilder {
     }
     return std::string(kPassthroughClusterName);
   }
-  Filter catchAllFilter() const {
+  // The catch-all chain's filters: Istio's TCP metrics (passthrough traffic
+  // is counted too), then the proxy to the egress cluster.
+  void addCatchAllFilters(FilterChain& chain) const {
     std::string cluster = egressCluster();
-    return tcpProxyFilter(cluster, cluster);
+    if (inputs_.mesh->enable_istio_metrics) *chain.add_filters() = tcpStatsFilter(true);
+    *chain.add_filters() = tcpProxyFilter(cluster, cluster);
   }
   const std::string& wildcard() const { return wildcard_; }
 
@@ -619,7 +622,7 @@ Listener buildVirtualOutbound(const ListenerInputs& inputs, const OutboundBuilde
   *blackhole->add_filters() = tcpProxyFilter(kBlackHoleClusterName, kBlackHoleClusterName);
   auto* catch_all = l.mutable_default_filter_chain();
   catch_all->set_name(std::string(kVirtualOutboundCatchAllTcpChainName));
-  *catch_all->add_filters() = outbound.catchAllFilter();
+  outbound.addCatchAllFilters(*catch_all);
   return l;
 }
 

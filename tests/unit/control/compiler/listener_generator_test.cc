@@ -160,6 +160,10 @@ TEST_F(ListenerGeneratorTest, VirtualOutboundAllowAny) {
   TcpProxy tcp = tcpOf(l->default_filter_chain());
   EXPECT_EQ(tcp.cluster(), "PassthroughCluster");
   EXPECT_EQ(tcp.stat_prefix(), "PassthroughCluster");
+  // Passthrough traffic is counted in Istio's TCP metrics too; the black hole is not.
+  EXPECT_THAT(tcpFilterNames(l->default_filter_chain()),
+              ElementsAre("istio.stats", "envoy.filters.network.tcp_proxy"));
+  EXPECT_THAT(tcpFilterNames(l->filter_chains(0)), ElementsAre("envoy.filters.network.tcp_proxy"));
 }
 
 TEST_F(ListenerGeneratorTest, VirtualOutboundRegistryOnly) {
