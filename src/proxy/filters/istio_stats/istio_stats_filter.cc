@@ -387,23 +387,25 @@ void IstioStatsFilter::encodeData(const network::Buffer& data, bool) {
 }
 
 void GrpcMessageCounter::add(const network::Buffer& data) {
-  const std::string bytes = data.toString();
-  size_t i = 0;
-  while (i < bytes.size()) {
-    if (frame_remaining_ > 0) {
-      const uint64_t skip = std::min<uint64_t>(frame_remaining_, bytes.size() - i);
-      frame_remaining_ -= skip;
-      i += skip;
-      continue;
+  // Slice by slice: message bodies are skipped, never copied.
+  data.forEachSlice([this](std::string_view bytes) {
+    size_t i = 0;
+    while (i < bytes.size()) {
+      if (frame_remaining_ > 0) {
+        const uint64_t skip = std::min<uint64_t>(frame_remaining_, bytes.size() - i);
+        frame_remaining_ -= skip;
+        i += skip;
+        continue;
+      }
+      prefix_[prefix_have_++] = static_cast<uint8_t>(bytes[i++]);
+      if (prefix_have_ == prefix_.size()) {
+        prefix_have_ = 0;
+        ++messages_;
+        frame_remaining_ = (uint64_t{prefix_[1]} << 24) | (uint64_t{prefix_[2]} << 16) |
+                           (uint64_t{prefix_[3]} << 8) | uint64_t{prefix_[4]};
+      }
     }
-    prefix_[prefix_have_++] = static_cast<uint8_t>(bytes[i++]);
-    if (prefix_have_ == prefix_.size()) {
-      prefix_have_ = 0;
-      ++messages_;
-      frame_remaining_ = (uint64_t{prefix_[1]} << 24) | (uint64_t{prefix_[2]} << 16) |
-                         (uint64_t{prefix_[3]} << 8) | uint64_t{prefix_[4]};
-    }
-  }
+  });
 }
 
 void IstioStatsFilter::onDestroy() {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "match/jwt/base64url.h"
+#include "match/string_matcher.h"
 #include "proxy/config/proto_json.h"
 
 namespace sheave::jwt_authn {
@@ -24,12 +25,6 @@ constexpr std::string_view kPerRouteTypeName =
 constexpr std::string_view kDetailsPrefix = "jwt_authn_access_denied";
 
 using jwt::JwtStatus;
-
-std::string asciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
